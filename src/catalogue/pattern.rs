@@ -1,0 +1,250 @@
+//! Host patterns as catalogues write them, parsed once into the form the matcher sorts by
+//! strategy: exact names, `*.suffix` wildcards (both trie-expressible) and general globs.
+
+use std::fmt;
+
+use crate::host::{self, HostError};
+
+/// A validated, normalised host pattern. `*` matches any run of characters, dots included,
+/// exactly like PAC `shExpMatch`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum HostPattern {
+    /// `outlook.office365.com`: matches that name only.
+    Exact(String),
+    /// `*.sharepoint.com`, stored without the `*.`: matches names with at least one more
+    /// label, never the bare suffix.
+    Suffix(String),
+    /// Anything else with a `*`: `autodiscover.*.onmicrosoft.com`, `*cdn.onenote.net`.
+    Glob(String),
+}
+
+/// Why a pattern was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PatternError {
+    #[error(transparent)]
+    Host(#[from] HostError),
+    #[error("wildcard {0:?} has fewer than two literal labels and would match too much")]
+    TooBroad(String),
+    #[error("{0:?} is an IP address; list it under prefixes")]
+    IpLiteral(String),
+}
+
+impl HostPattern {
+    /// Parses and normalises one pattern (lowercase, trailing dot, punycode) and sorts it into
+    /// its strategy. Wildcards need at least two labels without `*`, so `*`, `*.com` and `*com`
+    /// are refused: they would swallow a whole TLD.
+    pub fn parse(text: &str) -> Result<HostPattern, PatternError> {
+        let trimmed = text.strip_suffix('.').unwrap_or(text);
+        if trimmed.parse::<std::net::IpAddr>().is_ok() {
+            return Err(PatternError::IpLiteral(text.to_owned()));
+        }
+        let norm = host::normalize_name(trimmed, true)?;
+        if !norm.contains('*') {
+            return Ok(HostPattern::Exact(norm));
+        }
+        let literal_labels = norm.split('.').filter(|l| !l.contains('*')).count();
+        if literal_labels < 2 {
+            return Err(PatternError::TooBroad(norm));
+        }
+        match norm.strip_prefix("*.") {
+            Some(rest) if !rest.contains('*') => Ok(HostPattern::Suffix(rest.to_owned())),
+            _ => Ok(HostPattern::Glob(norm)),
+        }
+    }
+
+    /// How specific the pattern is: exact names beat everything; wildcards rank by their number
+    /// of literal (non-`*`) characters, which is what Microsoft's own PAC generator's ordered
+    /// exceptions amount to.
+    pub fn specificity(&self) -> u32 {
+        match self {
+            HostPattern::Exact(_) => u32::MAX,
+            // ".suffix" is literal.
+            HostPattern::Suffix(s) => s.len() as u32 + 1,
+            HostPattern::Glob(g) => g.bytes().filter(|&b| b != b'*').count() as u32,
+        }
+    }
+}
+
+impl fmt::Display for HostPattern {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            HostPattern::Exact(s) | HostPattern::Glob(s) => f.write_str(s),
+            HostPattern::Suffix(s) => write!(f, "*.{s}"),
+        }
+    }
+}
+
+/// Values substituted for the placeholders Microsoft's documents use in place of
+/// customer-specific labels.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Placeholders {
+    /// `<tenant>`: the organisation's tenant name(s), e.g. `contoso`.
+    pub tenants: Vec<String>,
+    /// `<email_domain>`: the organisation's mail domain(s), e.g. `contoso.com`.
+    pub email_domains: Vec<String>,
+}
+
+/// A host as written in a catalogue after the odd forms are normalised away.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostSpec {
+    pub pattern: String,
+    /// The port of a `host:port` form, which narrows that host to this TCP port.
+    pub port: Option<u16>,
+}
+
+/// Turns the forms documents use for destinations into plain patterns:
+/// `https://host` → host, `host:port` → host and port, `host/path/*` → host, and
+/// `<tenant>` / `<email_domain>` → one pattern per configured value, or `*` when none is set.
+pub fn expand_host_spec(raw: &str, ph: &Placeholders) -> Result<Vec<HostSpec>, String> {
+    let mut s = raw.trim();
+    if let Some(idx) = s.find("://") {
+        let scheme = &s[..idx];
+        if !scheme.eq_ignore_ascii_case("https") && !scheme.eq_ignore_ascii_case("http") {
+            return Err(format!("scheme {scheme:?} is not http or https"));
+        }
+        s = &s[idx + 3..];
+    }
+    if let Some(idx) = s.find('/') {
+        s = &s[..idx];
+    }
+    let mut port = None;
+    if let Some((h, p)) = s.rsplit_once(':') {
+        let n: u16 = p
+            .parse()
+            .ok()
+            .filter(|&n| n != 0)
+            .ok_or_else(|| format!("{p:?} after ':' is not a port number"))?;
+        port = Some(n);
+        s = h;
+    }
+    let mut out = vec![s.to_owned()];
+    for (placeholder, values) in [
+        ("<tenant>", &ph.tenants),
+        ("<email_domain>", &ph.email_domains),
+    ] {
+        if !s.contains(placeholder) {
+            continue;
+        }
+        out = out
+            .into_iter()
+            .flat_map(|p| {
+                if values.is_empty() {
+                    vec![p.replace(placeholder, "*")]
+                } else {
+                    values.iter().map(|v| p.replace(placeholder, v)).collect()
+                }
+            })
+            .collect();
+    }
+    if let Some(bad) = out.iter().find(|p| p.contains('<') || p.contains('>')) {
+        return Err(format!("unknown placeholder in {bad:?}"));
+    }
+    Ok(out
+        .into_iter()
+        .map(|pattern| HostSpec { pattern, port })
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strategies() {
+        use HostPattern::*;
+        let cases: &[(&str, HostPattern)] = &[
+            (
+                "outlook.office365.com",
+                Exact("outlook.office365.com".into()),
+            ),
+            (
+                "Outlook.Office365.com.",
+                Exact("outlook.office365.com".into()),
+            ),
+            ("*.sharepoint.com", Suffix("sharepoint.com".into())),
+            ("*.cloud.microsoft", Suffix("cloud.microsoft".into())),
+            ("*cdn.onenote.net", Glob("*cdn.onenote.net".into())),
+            (
+                "autodiscover.*.onmicrosoft.com",
+                Glob("autodiscover.*.onmicrosoft.com".into()),
+            ),
+            ("*-my.sharepoint.com", Glob("*-my.sharepoint.com".into())),
+            ("*.*.sharepoint.com", Glob("*.*.sharepoint.com".into())),
+            ("login.*.com", Glob("login.*.com".into())),
+        ];
+        for (input, want) in cases {
+            assert_eq!(HostPattern::parse(input).as_ref(), Ok(want), "{input}");
+        }
+    }
+
+    #[test]
+    fn too_broad_or_invalid() {
+        for bad in [
+            "*", "*.com", "*com", "*.*", "a.*", "*.*.com", "", "a..b.com", "a b.com",
+        ] {
+            assert!(HostPattern::parse(bad).is_err(), "{bad:?} accepted");
+        }
+        assert!(matches!(
+            HostPattern::parse("1.2.3.4"),
+            Err(PatternError::IpLiteral(_))
+        ));
+    }
+
+    #[test]
+    fn specificity_orders_as_documented() {
+        let s = |p: &str| HostPattern::parse(p).unwrap().specificity();
+        assert!(s("login.microsoftonline.com") > s("*.microsoftonline.com"));
+        assert!(s("*.officeapps.live.com") > s("*.live.com"));
+        assert!(s("autodiscover.*.onmicrosoft.com") > s("*.onmicrosoft.com"));
+        assert_eq!(s("*.sharepoint.com"), ".sharepoint.com".len() as u32);
+    }
+
+    #[test]
+    fn odd_forms() {
+        let none = Placeholders::default();
+        let one = |raw: &str| {
+            let v = expand_host_spec(raw, &none).unwrap();
+            assert_eq!(v.len(), 1);
+            (v[0].pattern.clone(), v[0].port)
+        };
+        assert_eq!(
+            one("https://autodiscover.outlook.com"),
+            ("autodiscover.outlook.com".into(), None)
+        );
+        assert_eq!(
+            one("*.digicert.com:80"),
+            ("*.digicert.com".into(), Some(80))
+        );
+        assert_eq!(one("aka.ms/hybridwizard"), ("aka.ms".into(), None));
+        assert_eq!(
+            one("shcwreleaseprod.blob.core.windows.net/shcw/*"),
+            ("shcwreleaseprod.blob.core.windows.net".into(), None)
+        );
+        assert_eq!(
+            one("<email_domain>.outlookmobile.com"),
+            ("*.outlookmobile.com".into(), None)
+        );
+        assert!(expand_host_spec("ftp://x.com", &none).is_err());
+        assert!(expand_host_spec("x.com:0", &none).is_err());
+        assert!(expand_host_spec("<customer>.x.com", &none).is_err());
+    }
+
+    #[test]
+    fn placeholders_expand_per_value() {
+        let ph = Placeholders {
+            tenants: vec!["contoso".into(), "fabrikam".into()],
+            email_domains: vec!["contoso.com".into()],
+        };
+        let got: Vec<String> = expand_host_spec("<tenant>-my.sharepoint.com", &ph)
+            .unwrap()
+            .into_iter()
+            .map(|h| h.pattern)
+            .collect();
+        assert_eq!(
+            got,
+            ["contoso-my.sharepoint.com", "fabrikam-my.sharepoint.com"]
+        );
+        let got = expand_host_spec("<email_domain>.outlookmobile.us", &ph).unwrap();
+        assert_eq!(got[0].pattern, "contoso.com.outlookmobile.us");
+    }
+}

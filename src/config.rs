@@ -1,0 +1,299 @@
+//! Configuration: a TOML file (optional), overridden by `PACWARDEN_…` environment variables
+//! with `__` between nested keys (`PACWARDEN_CATALOGUE__TENANTS='["contoso"]'`).
+//!
+//! Unknown keys are errors everywhere: a misspelt key silently ignored is a production outage
+//! waiting for the next reload. Paths are relative to the config file's directory, so a
+//! config directory can be moved or mounted anywhere as a whole.
+
+use std::path::{Path, PathBuf};
+
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use serde::{Deserialize, Serialize};
+
+use crate::catalogue::{Placeholders, SourceSpec};
+
+/// Environment variable prefix for overrides.
+pub const ENV_PREFIX: &str = "PACWARDEN_";
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub catalogue: CatalogueConfig,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CatalogueConfig {
+    /// Catalogue sources in order. When absent, the built-in Worldwide snapshot and the
+    /// additional endpoints are used; when present, exactly these (list `kind = "builtin"`
+    /// sources to keep the built-in ones alongside your own).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sources: Option<Vec<SourceConfig>>,
+    /// Values for `<tenant>` in catalogue hosts; without any, the label becomes `*`.
+    pub tenants: Vec<String>,
+    /// Values for `<email_domain>` in catalogue hosts; without any, the label becomes `*`.
+    pub email_domains: Vec<String>,
+}
+
+/// Kind of a configured source.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SourceKind {
+    /// Web-service JSON file.
+    Ms365,
+    /// Native TOML catalogue file.
+    Native,
+    /// A catalogue compiled into the binary: `worldwide` or `additional-endpoints`.
+    Builtin,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourceConfig {
+    pub kind: SourceKind,
+    /// File to read (`ms365`, `native`); relative to the config file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<PathBuf>,
+    /// `ms365`/`native`: name cited in decisions. `builtin`: which built-in catalogue.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// `ms365`: web-service instance the file came from (default `Worldwide`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance: Option<String>,
+    /// `ms365`: version to report (default: digest of the file).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+}
+
+/// Why the configuration could not be used. Every problem is listed.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{0}: config file not found")]
+    NotFound(String),
+    #[error("{}", .problems.join("\n"))]
+    Invalid { problems: Vec<String> },
+}
+
+/// A configuration together with where it came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Loaded {
+    pub config: Config,
+    /// The file, if one was given.
+    pub file: Option<PathBuf>,
+    /// Directory relative paths are resolved against.
+    pub base_dir: PathBuf,
+}
+
+impl Loaded {
+    /// The built-in configuration: no file, no environment.
+    pub fn builtin() -> Loaded {
+        Loaded {
+            config: Config::default(),
+            file: None,
+            base_dir: PathBuf::from("."),
+        }
+    }
+
+    /// Reads `file` (if any), then the `PACWARDEN_` environment.
+    pub fn load(file: Option<&Path>) -> Result<Loaded, ConfigError> {
+        Self::from_figment(file, Env::prefixed(ENV_PREFIX).split("__"))
+    }
+
+    /// As [`Loaded::load`] with the environment provider passed in, so tests can supply
+    /// variables without touching the process environment.
+    pub fn from_figment(file: Option<&Path>, env: Env) -> Result<Loaded, ConfigError> {
+        let mut fig = Figment::new().merge(Serialized::defaults(Config::default()));
+        if let Some(f) = file {
+            if !f.is_file() {
+                return Err(ConfigError::NotFound(f.display().to_string()));
+            }
+            fig = fig.merge(Toml::file_exact(f));
+        }
+        let fig = fig.merge(env);
+        let config: Config = fig.extract().map_err(|e| ConfigError::Invalid {
+            problems: e.into_iter().map(|e| e.to_string()).collect(),
+        })?;
+        let base_dir = file
+            .and_then(Path::parent)
+            .map(|p| {
+                if p.as_os_str().is_empty() {
+                    PathBuf::from(".")
+                } else {
+                    p.to_path_buf()
+                }
+            })
+            .unwrap_or_else(|| PathBuf::from("."));
+        let loaded = Loaded {
+            config,
+            file: file.map(Path::to_path_buf),
+            base_dir,
+        };
+        loaded.sources()?;
+        Ok(loaded)
+    }
+
+    fn label(&self) -> String {
+        self.file
+            .as_ref()
+            .map(|f| f.display().to_string())
+            .unwrap_or_else(|| "config".into())
+    }
+
+    /// The catalogue sources with paths resolved; every misconfigured source is listed.
+    pub fn sources(&self) -> Result<Vec<SourceSpec>, ConfigError> {
+        let Some(list) = &self.config.catalogue.sources else {
+            return Ok(SourceSpec::defaults());
+        };
+        let mut out = Vec::new();
+        let mut problems = Vec::new();
+        let file = self.label();
+        for (i, s) in list.iter().enumerate() {
+            let at = format!("{file}: catalogue.sources[{i}]");
+            let path = s.path.as_ref().map(|p| self.base_dir.join(p));
+            let mut unused = |field: &str, set: bool| {
+                if set {
+                    problems.push(format!("{at}: {field}: not used by kind {:?}", s.kind));
+                }
+            };
+            match s.kind {
+                SourceKind::Ms365 | SourceKind::Native => {
+                    let Some(path) = path else {
+                        problems.push(format!("{at}: path: required for this kind"));
+                        continue;
+                    };
+                    if s.kind == SourceKind::Ms365 {
+                        out.push(SourceSpec::Ms365 {
+                            path,
+                            name: s.name.clone(),
+                            instance: s.instance.clone(),
+                            version: s.version.clone(),
+                        });
+                    } else {
+                        unused("instance", s.instance.is_some());
+                        unused("version", s.version.is_some());
+                        out.push(SourceSpec::Native {
+                            path,
+                            name: s.name.clone(),
+                        });
+                    }
+                }
+                SourceKind::Builtin => {
+                    unused("path", s.path.is_some());
+                    unused("instance", s.instance.is_some());
+                    unused("version", s.version.is_some());
+                    match &s.name {
+                        Some(n) => out.push(SourceSpec::Builtin { name: n.clone() }),
+                        None => problems.push(format!(
+                            "{at}: name: required for kind builtin (one of: {})",
+                            crate::catalogue::source::BUILTIN_NAMES.join(", ")
+                        )),
+                    }
+                }
+            }
+        }
+        if problems.is_empty() {
+            Ok(out)
+        } else {
+            Err(ConfigError::Invalid { problems })
+        }
+    }
+
+    pub fn placeholders(&self) -> Placeholders {
+        Placeholders {
+            tenants: self.config.catalogue.tenants.clone(),
+            email_domains: self.config.catalogue.email_domains.clone(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn no_env() -> Env {
+        Env::prefixed("PACWARDEN_TEST_NEVER_SET_").split("__")
+    }
+
+    fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+        let p = dir.join(name);
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+
+    fn tempdir(tag: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("pacwarden-config-{tag}-{}", std::process::id()));
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    #[test]
+    fn issue_form_parses_with_relative_paths() {
+        let d = tempdir("form");
+        let f = write(
+            &d,
+            "pacwarden.toml",
+            r#"
+[[catalogue.sources]]
+kind = "ms365"          # web-service JSON file
+path = "worldwide.json" # relative to the config file
+[[catalogue.sources]]
+kind = "native"
+path = "catalogue/additional-endpoints.toml"
+"#,
+        );
+        let l = Loaded::from_figment(Some(&f), no_env()).unwrap();
+        let s = l.sources().unwrap();
+        assert_eq!(
+            s[0],
+            SourceSpec::Ms365 {
+                path: d.join("worldwide.json"),
+                name: None,
+                instance: None,
+                version: None
+            }
+        );
+        assert_eq!(
+            s[1],
+            SourceSpec::Native {
+                path: d.join("catalogue/additional-endpoints.toml"),
+                name: None
+            }
+        );
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_sources_are_all_reported() {
+        let d = tempdir("bad");
+        let f = write(&d, "typo.toml", "[catalogue]\ntennants = [\"x\"]\n");
+        let e = Loaded::from_figment(Some(&f), no_env())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("tennants"), "{e}");
+
+        let f = write(
+            &d,
+            "sources.toml",
+            "[[catalogue.sources]]\nkind = \"ms365\"\n[[catalogue.sources]]\nkind = \"builtin\"\npath = \"x\"\n",
+        );
+        let ConfigError::Invalid { problems } =
+            Loaded::from_figment(Some(&f), no_env()).unwrap_err()
+        else {
+            panic!()
+        };
+        assert_eq!(problems.len(), 3, "{problems:#?}");
+        assert!(problems[0].ends_with("catalogue.sources[0]: path: required for this kind"));
+    }
+
+    #[test]
+    fn missing_file_is_an_error_not_an_empty_config() {
+        let e = Loaded::from_figment(Some(Path::new("/nonexistent/p.toml")), no_env());
+        assert!(matches!(e, Err(ConfigError::NotFound(_))));
+    }
+
+    #[test]
+    fn no_sources_means_builtin_defaults() {
+        let l = Loaded::from_figment(None, no_env()).unwrap();
+        assert_eq!(l.sources().unwrap(), SourceSpec::defaults());
+    }
+}

@@ -1,0 +1,345 @@
+//! A compiled catalogue: the catalogue, its matchers and its identity (generation, version),
+//! immutable once built. Everything that answers a request reads one snapshot, so an answer
+//! always belongs wholly to one catalogue generation.
+
+use serde::Serialize;
+
+use crate::catalogue::{Action, Catalogue, Category, Proto, SetId};
+use crate::host::Host;
+use crate::matcher::{Matcher, MatcherBuilder, PortQuery, RuleId};
+use crate::profile::{Profile, Route};
+
+/// The compiled form of one catalogue generation.
+pub struct Snapshot {
+    catalogue: Catalogue,
+    /// Allow, direct and proxy entries: most specific rule decides.
+    allow: Matcher,
+    /// Organisation `deny` entries: any match refuses, whatever `allow` says.
+    deny: Matcher,
+    generation: u64,
+    version: String,
+}
+
+/// allow | deny.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Verdict {
+    Allow,
+    Deny,
+}
+
+/// Which catalogue generation answered.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CatalogueRef {
+    pub generation: u64,
+    pub version: String,
+}
+
+/// The decision for one host: the JSON contract `decide` prints and `/decide` serves.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Decision {
+    pub host: String,
+    pub decision: Verdict,
+    pub route: Route,
+    pub category: Option<Category>,
+    pub service_area: Option<String>,
+    /// Ids of the sets that list the deciding rule with the winning category, as their source
+    /// gives them (integers for the web service); all from `source`.
+    pub endpoint_sets: Vec<SetId>,
+    /// The deciding pattern or prefix; for a deny, the organisation's deny rule if one decided,
+    /// else null (the host is simply not in the catalogue).
+    pub rule: Option<String>,
+    pub source: Option<String>,
+    pub catalogue: CatalogueRef,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub port: Option<u16>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub proto: Option<Proto>,
+    /// Profile whose routing produced `route`.
+    pub profile: String,
+}
+
+impl Snapshot {
+    /// Compiles a catalogue. Inbound entries are left out of the matchers: they describe
+    /// Microsoft connecting in, never a destination a browser or proxy connects to.
+    pub fn compile(catalogue: Catalogue, generation: u64) -> Snapshot {
+        let mut allow = MatcherBuilder::new();
+        let mut deny = MatcherBuilder::new();
+        for (i, set) in catalogue.sets.iter().enumerate() {
+            if !set.is_outbound() {
+                continue;
+            }
+            let b = if set.action == Action::Deny {
+                &mut deny
+            } else {
+                &mut allow
+            };
+            for h in &set.hosts {
+                b.add_pattern(&h.pattern, i as u32, h.ports.as_ref().unwrap_or(&set.ports));
+            }
+            for net in &set.prefixes {
+                b.add_prefix(*net, i as u32, &set.ports);
+            }
+        }
+        let version = catalogue.version();
+        Snapshot {
+            catalogue,
+            allow: allow.build(),
+            deny: deny.build(),
+            generation,
+            version,
+        }
+    }
+
+    pub fn catalogue(&self) -> &Catalogue {
+        &self.catalogue
+    }
+
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    pub fn version(&self) -> &str {
+        &self.version
+    }
+
+    /// Number of distinct allow rules (patterns and prefixes).
+    pub fn rule_count(&self) -> usize {
+        self.allow.rule_count() + self.deny.rule_count()
+    }
+
+    fn lookup(m: &Matcher, host: &Host, q: Option<PortQuery>) -> Option<RuleId> {
+        match host {
+            Host::Name(n) => m.lookup_name(n, q),
+            Host::Ip(ip) => m.lookup_ip(*ip, q),
+        }
+    }
+
+    /// Decides a normalised host under `profile`, optionally for one port.
+    pub fn decide(&self, host: &Host, port: Option<PortQuery>, profile: &Profile) -> Decision {
+        let mut d = Decision {
+            host: host.to_string(),
+            decision: Verdict::Deny,
+            route: Route::Proxy,
+            category: None,
+            service_area: None,
+            endpoint_sets: Vec::new(),
+            rule: None,
+            source: None,
+            catalogue: CatalogueRef {
+                generation: self.generation,
+                version: self.version.clone(),
+            },
+            port: port.map(|q| q.port),
+            proto: port.map(|q| q.proto),
+            profile: profile.name.clone(),
+        };
+        if let Some(r) = Self::lookup(&self.deny, host, port) {
+            d.rule = Some(self.deny.rule(r).text.to_string());
+            d.source = self
+                .deny
+                .members(r, port)
+                .next()
+                .map(|m| self.source_name(m.set));
+            return d;
+        }
+        let Some(r) = Self::lookup(&self.allow, host, port) else {
+            return d;
+        };
+        let sets: Vec<usize> = self
+            .allow
+            .members(r, port)
+            .map(|m| m.set as usize)
+            .collect();
+        let set = |i: &usize| &self.catalogue.sets[*i];
+        // Organisation overrides on the deciding rule beat category routing; proxy beats direct
+        // when both are forced, as the safer of the two.
+        let forced = [Action::Proxy, Action::Direct]
+            .into_iter()
+            .find(|a| sets.iter().any(|i| set(i).action == *a));
+        let winners: Vec<usize> = match forced {
+            Some(a) => sets.into_iter().filter(|i| set(i).action == a).collect(),
+            None => {
+                let top = sets.iter().map(|i| set(i).category).max();
+                sets.into_iter()
+                    .filter(|i| Some(set(i).category) == top)
+                    .collect()
+            }
+        };
+        let Some(primary) = winners.iter().map(|i| set(i).source).min() else {
+            return d;
+        };
+        let category = winners.iter().map(|i| set(i).category).max();
+        d.decision = Verdict::Allow;
+        d.route = match forced {
+            Some(Action::Direct) => Route::Direct,
+            Some(_) => Route::Proxy,
+            None => category.map_or(Route::Proxy, |c| profile.route_for(c)),
+        };
+        d.category = category;
+        d.rule = Some(self.allow.rule(r).text.to_string());
+        d.source = Some(self.catalogue.sources[primary].name.clone());
+        for i in winners.iter().filter(|i| set(i).source == primary) {
+            if d.service_area.is_none() {
+                d.service_area = Some(set(i).service_area.clone());
+            }
+            if !d.endpoint_sets.contains(&set(i).id) {
+                d.endpoint_sets.push(set(i).id.clone());
+            }
+        }
+        d
+    }
+
+    fn source_name(&self, set: u32) -> String {
+        let s = &self.catalogue.sets[set as usize];
+        self.catalogue.sources[s.source].name.clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalogue::{native, Placeholders, SourceInfo};
+
+    fn snapshot(text: &str) -> Snapshot {
+        let (_, sets) = native::parse(text, "t.toml", 0, &Placeholders::default()).unwrap();
+        let cat = Catalogue {
+            sources: vec![SourceInfo {
+                name: "test".into(),
+                kind: "native".into(),
+                origin: "t.toml".into(),
+                version: "1".into(),
+            }],
+            sets,
+        };
+        Snapshot::compile(cat, 7)
+    }
+
+    fn decide(s: &Snapshot, host: &str, port: Option<u16>) -> Decision {
+        let h = crate::host::normalize(host).unwrap();
+        let q = port.map(|port| PortQuery {
+            proto: Proto::Tcp,
+            port,
+        });
+        s.decide(&h, q, &Profile::default())
+    }
+
+    const CAT: &str = r#"
+[[sets]]
+id = 1
+category = "Optimize"
+service_area = "Exchange"
+hosts = ["outlook.office365.com"]
+tcp_ports = "80,443"
+[[sets]]
+id = 2
+category = "Allow"
+service_area = "Exchange"
+hosts = ["outlook.office365.com", "smtp.office365.com"]
+tcp_ports = "587"
+[[sets]]
+id = 3
+category = "Default"
+service_area = "Common"
+hosts = ["*.example.com"]
+prefixes = ["192.0.2.0/24"]
+[[sets]]
+id = 4
+category = "Default"
+service_area = "Common"
+hosts = ["*.example.com"]
+[[sets]]
+id = "in"
+direction = "inbound"
+hosts = ["inbound.example.net"]
+[[sets]]
+id = "no"
+action = "deny"
+hosts = ["*.bad.example.com"]
+[[sets]]
+id = "viaproxy"
+action = "proxy"
+category = "Optimize"
+hosts = ["forced.example.org"]
+"#;
+
+    #[test]
+    fn highest_category_wins_and_lists_its_sets() {
+        let s = snapshot(CAT);
+        let d = decide(&s, "outlook.office365.com", None);
+        assert_eq!(d.decision, Verdict::Allow);
+        assert_eq!(d.category, Some(Category::Optimize));
+        assert_eq!(d.route, Route::Direct);
+        assert_eq!(d.endpoint_sets, [SetId::Int(1)]);
+        assert_eq!(d.catalogue.generation, 7);
+        // On port 587 only set 2 lists it.
+        let d = decide(&s, "outlook.office365.com", Some(587));
+        assert_eq!(d.category, Some(Category::Allow));
+        assert_eq!(d.endpoint_sets, [SetId::Int(2)]);
+        let d = decide(&s, "outlook.office365.com", Some(25));
+        assert_eq!(d.decision, Verdict::Deny);
+        assert_eq!(d.rule, None);
+    }
+
+    #[test]
+    fn equal_categories_list_every_set() {
+        let s = snapshot(CAT);
+        let d = decide(&s, "www.example.com", None);
+        assert_eq!(d.endpoint_sets, [SetId::Int(3), SetId::Int(4)]);
+        assert_eq!(d.route, Route::Proxy);
+        assert_eq!(d.rule.as_deref(), Some("*.example.com"));
+        let d = decide(&s, "192.0.2.55", None);
+        assert_eq!(d.rule.as_deref(), Some("192.0.2.0/24"));
+        assert_eq!(d.endpoint_sets, [SetId::Int(3)]);
+    }
+
+    #[test]
+    fn deny_beats_allow_and_inbound_is_ignored() {
+        let s = snapshot(CAT);
+        let d = decide(&s, "x.bad.example.com", None);
+        assert_eq!(d.decision, Verdict::Deny);
+        assert_eq!(d.rule.as_deref(), Some("*.bad.example.com"));
+        assert!(d.endpoint_sets.is_empty() && d.category.is_none());
+        assert_eq!(
+            decide(&s, "inbound.example.net", None).decision,
+            Verdict::Deny
+        );
+    }
+
+    #[test]
+    fn forced_route_beats_category() {
+        let s = snapshot(CAT);
+        let d = decide(&s, "forced.example.org", None);
+        assert_eq!(d.decision, Verdict::Allow);
+        assert_eq!(d.route, Route::Proxy);
+        assert_eq!(d.category, Some(Category::Optimize));
+    }
+
+    #[test]
+    fn json_shape() {
+        let s = snapshot(CAT);
+        let v = serde_json::to_value(decide(&s, "outlook.office365.com", None)).unwrap();
+        let keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
+        for k in [
+            "host",
+            "decision",
+            "route",
+            "category",
+            "service_area",
+            "endpoint_sets",
+            "rule",
+            "source",
+            "catalogue",
+        ] {
+            assert!(keys.contains(&k), "{k} missing in {v}");
+        }
+        assert_eq!(v["endpoint_sets"], serde_json::json!([1]));
+        assert_eq!(v["category"], "Optimize");
+        assert_eq!(v["decision"], "allow");
+        assert_eq!(v["route"], "direct");
+        let v = serde_json::to_value(decide(&s, "nowhere.example.net", None)).unwrap();
+        assert_eq!(v["category"], serde_json::Value::Null);
+        assert_eq!(v["rule"], serde_json::Value::Null);
+        assert_eq!(v["endpoint_sets"], serde_json::json!([]));
+    }
+}
