@@ -12,8 +12,10 @@ use crate::profile::{Profile, Route};
 /// The compiled form of one catalogue generation.
 pub struct Snapshot {
     catalogue: Catalogue,
-    /// Allow, direct and proxy entries: most specific rule decides.
+    /// Categorised allow entries and forced direct/proxy entries: most specific rule decides.
     allow: Matcher,
+    /// Uncategorised allow entries: consulted only when `allow` has no match.
+    supplement: Matcher,
     /// Organisation `deny` entries: any match refuses, whatever `allow` says.
     deny: Matcher,
     generation: u64,
@@ -64,15 +66,16 @@ impl Snapshot {
     /// Microsoft connecting in, never a destination a browser or proxy connects to.
     pub fn compile(catalogue: Catalogue, generation: u64) -> Snapshot {
         let mut allow = MatcherBuilder::new();
+        let mut supplement = MatcherBuilder::new();
         let mut deny = MatcherBuilder::new();
         for (i, set) in catalogue.sets.iter().enumerate() {
             if !set.is_outbound() {
                 continue;
             }
-            let b = if set.action == Action::Deny {
-                &mut deny
-            } else {
-                &mut allow
+            let b = match set.action {
+                Action::Deny => &mut deny,
+                Action::Allow if set.uncategorised => &mut supplement,
+                _ => &mut allow,
             };
             for h in &set.hosts {
                 b.add_pattern(&h.pattern, i as u32, h.ports.as_ref().unwrap_or(&set.ports));
@@ -85,6 +88,7 @@ impl Snapshot {
         Snapshot {
             catalogue,
             allow: allow.build(),
+            supplement: supplement.build(),
             deny: deny.build(),
             generation,
             version,
@@ -105,7 +109,7 @@ impl Snapshot {
 
     /// Number of distinct allow rules (patterns and prefixes).
     pub fn rule_count(&self) -> usize {
-        self.allow.rule_count() + self.deny.rule_count()
+        self.allow.rule_count() + self.supplement.rule_count() + self.deny.rule_count()
     }
 
     fn lookup(m: &Matcher, host: &Host, q: Option<PortQuery>) -> Option<RuleId> {
@@ -113,6 +117,14 @@ impl Snapshot {
             Host::Name(n) => m.lookup_name(n, q),
             Host::Ip(ip) => m.lookup_ip(*ip, q),
         }
+    }
+
+    /// The deciding rule's text alone (deny, then categorised, then uncategorised rules),
+    /// without building a [`Decision`]: what benchmarks and bulk checks need.
+    pub fn deciding_rule(&self, host: &Host, port: Option<PortQuery>) -> Option<&str> {
+        [&self.deny, &self.allow, &self.supplement]
+            .into_iter()
+            .find_map(|m| Self::lookup(m, host, port).map(|r| &*m.rule(r).text))
     }
 
     /// Decides a normalised host under `profile`, optionally for one port.
@@ -143,14 +155,14 @@ impl Snapshot {
                 .map(|m| self.source_name(m.set));
             return d;
         }
-        let Some(r) = Self::lookup(&self.allow, host, port) else {
-            return d;
+        let (matcher, r) = match Self::lookup(&self.allow, host, port) {
+            Some(r) => (&self.allow, r),
+            None => match Self::lookup(&self.supplement, host, port) {
+                Some(r) => (&self.supplement, r),
+                None => return d,
+            },
         };
-        let sets: Vec<usize> = self
-            .allow
-            .members(r, port)
-            .map(|m| m.set as usize)
-            .collect();
+        let sets: Vec<usize> = matcher.members(r, port).map(|m| m.set as usize).collect();
         let set = |i: &usize| &self.catalogue.sets[*i];
         // Organisation overrides on the deciding rule beat category routing; proxy beats direct
         // when both are forced, as the safer of the two.
@@ -177,7 +189,7 @@ impl Snapshot {
             None => category.map_or(Route::Proxy, |c| profile.route_for(c)),
         };
         d.category = category;
-        d.rule = Some(self.allow.rule(r).text.to_string());
+        d.rule = Some(matcher.rule(r).text.to_string());
         d.source = Some(self.catalogue.sources[primary].name.clone());
         for i in winners.iter().filter(|i| set(i).source == primary) {
             if d.service_area.is_none() {
@@ -257,6 +269,13 @@ id = "no"
 action = "deny"
 hosts = ["*.bad.example.com"]
 [[sets]]
+id = "extra"
+hosts = ["x.officeapps.example.com", "gap.example.net"]
+[[sets]]
+id = "office"
+category = "Allow"
+hosts = ["*.officeapps.example.com"]
+[[sets]]
 id = "viaproxy"
 action = "proxy"
 category = "Optimize"
@@ -304,6 +323,19 @@ hosts = ["forced.example.org"]
             decide(&s, "inbound.example.net", None).decision,
             Verdict::Deny
         );
+    }
+
+    #[test]
+    fn uncategorised_sets_only_fill_gaps() {
+        let s = snapshot(CAT);
+        // The uncategorised exact name does not re-route what a categorised wildcard routes.
+        let d = decide(&s, "x.officeapps.example.com", None);
+        assert_eq!(d.rule.as_deref(), Some("*.officeapps.example.com"));
+        assert_eq!(d.route, Route::Direct);
+        let d = decide(&s, "gap.example.net", None);
+        assert_eq!(d.decision, Verdict::Allow);
+        assert_eq!(d.category, Some(Category::Default));
+        assert_eq!(d.endpoint_sets, [SetId::Name("extra".into())]);
     }
 
     #[test]

@@ -155,6 +155,10 @@ pub struct EndpointSet {
     pub source: usize,
     pub service_area: String,
     pub category: Category,
+    /// The source gave no category (Microsoft's additional-endpoints table has none). Such a
+    /// set only decides hosts that no categorised set matches, and is routed as `Default`:
+    /// it adds destinations without re-routing what the web service already routes.
+    pub uncategorised: bool,
     pub required: bool,
     pub express_route: bool,
     pub hosts: Vec<HostEntry>,
@@ -175,6 +179,7 @@ impl EndpointSet {
             source,
             service_area: String::new(),
             category: Category::Default,
+            uncategorised: false,
             required: false,
             express_route: false,
             hosts: Vec::new(),

@@ -9,7 +9,8 @@
 //! [[sets]]
 //! id = "saas"                   # integer or string, unique in the file
 //! service_area = "Corp"
-//! category = "Allow"            # Optimize | Allow | Default (default: Default)
+//! category = "Allow"            # Optimize | Allow | Default; without one the set only
+//!                               # decides hosts no categorised set matches (as Default)
 //! direction = "outbound"        # outbound | inbound | trusted-site
 //! action = "allow"              # allow | deny | direct | proxy
 //! hosts = ["*.corp-saas.example", "*.digicert.com:80", { host = "x.example", tcp_ports = "80" }]
@@ -175,6 +176,7 @@ fn parse_set(
     };
     let mut set = EndpointSet::new(id, source);
     set.service_area = f.string(p, "service_area").unwrap_or("Custom").to_owned();
+    set.uncategorised = f.get("category").is_none();
     if let Some(c) = f.string(p, "category") {
         match Category::parse(c) {
             Some(c) => set.category = c,
@@ -379,7 +381,9 @@ pub fn write(meta: &Meta, sets: &[EndpointSet], header: &str) -> String {
             let _ = writeln!(out, "row = {row}");
         }
         let _ = writeln!(out, "service_area = {}", quote(&set.service_area));
-        let _ = writeln!(out, "category = {}", quote(set.category.as_str()));
+        if !set.uncategorised {
+            let _ = writeln!(out, "category = {}", quote(set.category.as_str()));
+        }
         if set.required {
             out.push_str("required = true\n");
         }

@@ -1,0 +1,570 @@
+//! End-to-end tests of the real binary: `check`, `decide`, `import`, configuration files and
+//! environment overrides. Fixtures live in `tests/data/` and `config/`.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+fn bin() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_pacwarden"));
+    // Keep the developer's environment out of the results.
+    for (k, _) in std::env::vars() {
+        if k.starts_with("PACWARDEN_") {
+            c.env_remove(k);
+        }
+    }
+    c
+}
+
+fn run(args: &[&str]) -> Output {
+    bin().args(args).output().expect("binary runs")
+}
+
+fn repo(p: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(p)
+}
+
+fn tempdir(tag: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("pacwarden-it-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn decide(args: &[&str]) -> (i32, Value) {
+    let mut full = vec!["decide"];
+    full.extend_from_slice(args);
+    let out = run(&full);
+    let code = out.status.code().unwrap();
+    let json = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+    (code, json)
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[test]
+fn check_reports_the_embedded_snapshot() {
+    let out = run(&["check"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = String::from_utf8(out.stdout).unwrap();
+    let ww = text
+        .lines()
+        .find(|l| l.starts_with("ms365:worldwide\t"))
+        .unwrap();
+    assert!(ww.contains("79 sets"), "{ww}");
+    assert!(ww.contains("version sha256:"), "{ww}");
+    assert!(ww.contains("from builtin:worldwide"), "{ww}");
+    assert!(text
+        .lines()
+        .any(|l| l.starts_with("additional-endpoints\t")));
+}
+
+/// Table of decisions on the built-in catalogue (Worldwide snapshot + additional endpoints).
+#[test]
+fn decisions_on_the_builtin_catalogue() {
+    // host, extra args, exit code, category, rule, endpoint_sets, route, source
+    type Row<'a> = (
+        &'a str,
+        &'a [&'a str],
+        i32,
+        Value,
+        Value,
+        Value,
+        &'a str,
+        Value,
+    );
+    let j = |s: &str| -> Value { serde_json::from_str(s).unwrap() };
+    let rows: Vec<Row> = vec![
+        (
+            "login.microsoftonline.com",
+            &[],
+            0,
+            j(r#""Allow""#),
+            j(r#""login.microsoftonline.com""#),
+            j("[56]"),
+            "direct",
+            j(r#""ms365:worldwide""#),
+        ),
+        (
+            "outlook.office365.com",
+            &[],
+            0,
+            j(r#""Optimize""#),
+            j(r#""outlook.office365.com""#),
+            j("[1]"),
+            "direct",
+            j(r#""ms365:worldwide""#),
+        ),
+        (
+            "Outlook.Office365.COM.",
+            &[],
+            0,
+            j(r#""Optimize""#),
+            j(r#""outlook.office365.com""#),
+            j("[1]"),
+            "direct",
+            j(r#""ms365:worldwide""#),
+        ),
+        (
+            "outlook.office365.com",
+            &["--port", "993"],
+            0,
+            j(r#""Allow""#),
+            j(r#""outlook.office365.com""#),
+            j("[2]"),
+            "direct",
+            j(r#""ms365:worldwide""#),
+        ),
+        (
+            "cdn.odc.officeapps.live.com",
+            &[],
+            0,
+            j(r#""Default""#),
+            j(r#""cdn.odc.officeapps.live.com""#),
+            j("[91, 160]"),
+            "proxy",
+            j(r#""ms365:worldwide""#),
+        ),
+        (
+            "x.officeapps.live.com",
+            &[],
+            0,
+            j(r#""Allow""#),
+            j(r#""*.officeapps.live.com""#),
+            j("[46]"),
+            "direct",
+            j(r#""ms365:worldwide""#),
+        ),
+        (
+            "contoso.sharepoint.com",
+            &[],
+            0,
+            j(r#""Optimize""#),
+            j(r#""*.sharepoint.com""#),
+            j("[31]"),
+            "direct",
+            j(r#""ms365:worldwide""#),
+        ),
+        (
+            "autodiscover.contoso.onmicrosoft.com",
+            &[],
+            0,
+            j(r#""Default""#),
+            j(r#""autodiscover.*.onmicrosoft.com""#),
+            j("[8]"),
+            "proxy",
+            j(r#""ms365:worldwide""#),
+        ),
+        (
+            "52.96.1.1",
+            &[],
+            0,
+            j(r#""Optimize""#),
+            j(r#""52.96.0.0/14""#),
+            j("[1]"),
+            "direct",
+            j(r#""ms365:worldwide""#),
+        ),
+        (
+            "[::ffff:52.96.1.1]",
+            &[],
+            0,
+            j(r#""Optimize""#),
+            j(r#""52.96.0.0/14""#),
+            j("[1]"),
+            "direct",
+            j(r#""ms365:worldwide""#),
+        ),
+        (
+            "time.windows.com",
+            &["--port", "123", "--proto", "udp"],
+            0,
+            j(r#""Default""#),
+            j(r#""time.windows.com""#),
+            j("[165]"),
+            "proxy",
+            j(r#""ms365:worldwide""#),
+        ),
+        (
+            "time.windows.com",
+            &["--port", "123"],
+            1,
+            Value::Null,
+            Value::Null,
+            j("[]"),
+            "proxy",
+            Value::Null,
+        ),
+        (
+            "www.msftconnecttest.com",
+            &[],
+            0,
+            j(r#""Default""#),
+            j(r#""www.msftconnecttest.com""#),
+            j(r#"["row-24"]"#),
+            "proxy",
+            j(r#""additional-endpoints""#),
+        ),
+        (
+            "x.y.digicert.com",
+            &["--port", "80"],
+            0,
+            j(r#""Default""#),
+            j(r#""*.digicert.com""#),
+            j(r#"["row-20"]"#),
+            "proxy",
+            j(r#""additional-endpoints""#),
+        ),
+        (
+            "x.y.digicert.com",
+            &["--port", "443"],
+            1,
+            Value::Null,
+            Value::Null,
+            j("[]"),
+            "proxy",
+            Value::Null,
+        ),
+        (
+            "example.com",
+            &[],
+            1,
+            Value::Null,
+            Value::Null,
+            j("[]"),
+            "proxy",
+            Value::Null,
+        ),
+        (
+            "sharepoint.com",
+            &[],
+            1,
+            Value::Null,
+            Value::Null,
+            j("[]"),
+            "proxy",
+            Value::Null,
+        ),
+        (
+            "192.0.2.1",
+            &[],
+            1,
+            Value::Null,
+            Value::Null,
+            j("[]"),
+            "proxy",
+            Value::Null,
+        ),
+        // Inbound-only entry of the additional endpoints (row 21) never decides outbound.
+        (
+            "web.microsoftstream.com",
+            &[],
+            1,
+            Value::Null,
+            Value::Null,
+            j("[]"),
+            "proxy",
+            Value::Null,
+        ),
+    ];
+    for (host, extra, code, category, rule, sets, route, source) in rows {
+        let mut args: Vec<&str> = extra.to_vec();
+        args.push(host);
+        let (got_code, d) = decide(&args);
+        let ctx = format!("{host} {extra:?}: {d}");
+        assert_eq!(got_code, code, "{ctx}");
+        assert_eq!(d["category"], category, "{ctx}");
+        assert_eq!(d["rule"], rule, "{ctx}");
+        assert_eq!(d["endpoint_sets"], sets, "{ctx}");
+        assert_eq!(d["route"], route, "{ctx}");
+        assert_eq!(d["source"], source, "{ctx}");
+        assert_eq!(
+            d["decision"],
+            if code == 0 { "allow" } else { "deny" },
+            "{ctx}"
+        );
+        assert_eq!(d["catalogue"]["generation"], 1, "{ctx}");
+        assert!(
+            d["catalogue"]["version"]
+                .as_str()
+                .is_some_and(|v| !v.is_empty()),
+            "{ctx}"
+        );
+    }
+}
+
+#[test]
+fn type1_profile_sends_only_optimize_direct() {
+    let (_, d) = decide(&["--profile", "type1", "login.microsoftonline.com"]);
+    assert_eq!(d["route"], "proxy");
+    let (_, d) = decide(&["--profile", "type1", "outlook.office365.com"]);
+    assert_eq!(d["route"], "direct");
+}
+
+#[test]
+fn hostile_hosts_exit_2_with_a_reason() {
+    let huge = "a".repeat(100_000);
+    let long_label = format!("{}.com", "b".repeat(64));
+    for host in [
+        huge.as_str(),
+        "",
+        "a..b.com",
+        "..",
+        "exa mple.com",
+        "evil.com/path",
+        "host:443",
+        "[1.2.3.4]",
+        "\u{202e}moc.live",
+        "a\tb",
+        long_label.as_str(),
+        "*.sharepoint.com",
+    ] {
+        let out = run(&["decide", host]);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{host:?}: {err}");
+        assert!(out.stdout.is_empty(), "{host:?}");
+        assert!(err.starts_with("error: bad host: "), "{host:?}: {err}");
+        assert_eq!(err.lines().count(), 1, "{host:?}: {err}");
+    }
+    // Unicode names are converted, not refused.
+    let (code, d) = decide(&["bücher.example"]);
+    assert_eq!(code, 1);
+    assert_eq!(d["host"], "xn--bcher-kva.example");
+    for args in [
+        &["--port", "0", "x.com"][..],
+        &["--port", "70000", "x.com"],
+        &["--proto", "sctp", "--port", "1", "x.com"],
+    ] {
+        let mut full = vec!["decide"];
+        full.extend_from_slice(args);
+        assert_eq!(run(&full).status.code(), Some(2), "{args:?}");
+    }
+}
+
+#[test]
+fn every_example_config_checks() {
+    let mut n = 0;
+    for entry in std::fs::read_dir(repo("config")).unwrap() {
+        let p = entry.unwrap().path();
+        if p.extension().is_some_and(|e| e == "toml") {
+            let out = run(&["check", "--config", p.to_str().unwrap()]);
+            assert!(out.status.success(), "{}: {}", p.display(), stderr(&out));
+            n += 1;
+        }
+    }
+    assert!(n >= 2, "expected example configs in config/");
+}
+
+#[test]
+fn example_organisation_overrides_apply() {
+    let cfg = repo("config/pacwarden.organisation.toml");
+    let c = cfg.to_str().unwrap();
+    let (code, d) = decide(&["-c", c, "files.onedrive.live.com"]);
+    assert_eq!((code, d["rule"].as_str()), (1, Some("*.onedrive.live.com")));
+    let (code, d) = decide(&["-c", c, "forms.office.com"]);
+    assert_eq!((code, d["route"].as_str()), (0, Some("proxy")));
+    let (_, d) = decide(&["-c", c, "198.51.100.20"]);
+    assert_eq!(d["route"], "direct");
+    assert_eq!(d["source"], "contoso");
+}
+
+/// The config form from the catalogue issue, with a web-service file next to it.
+#[test]
+fn issue_config_form_with_web_service_file() {
+    let dir = tempdir("form");
+    std::fs::copy(
+        repo("tests/data/ms365/worldwide-trimmed.json"),
+        dir.join("worldwide.json"),
+    )
+    .unwrap();
+    std::fs::create_dir_all(dir.join("catalogue")).unwrap();
+    std::fs::copy(
+        repo("config/catalogue/additional-endpoints.toml"),
+        dir.join("catalogue/additional-endpoints.toml"),
+    )
+    .unwrap();
+    let cfg = dir.join("pacwarden.toml");
+    std::fs::write(
+        &cfg,
+        r#"[[catalogue.sources]]
+kind = "ms365"          # web-service JSON file
+path = "worldwide.json" # relative to the config file
+[[catalogue.sources]]
+kind = "native"
+path = "catalogue/additional-endpoints.toml"
+"#,
+    )
+    .unwrap();
+    let c = cfg.to_str().unwrap();
+    // Run from elsewhere: paths must resolve against the config file, not the cwd.
+    let out = bin()
+        .current_dir("/")
+        .args(["check", "-c", c])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("ms365:worldwide\t11 sets"), "{text}");
+
+    let (code, d) = decide(&["-c", c, "login.microsoftonline.com"]);
+    assert_eq!(code, 0);
+    assert_eq!(d["endpoint_sets"], serde_json::json!([56]));
+    assert_eq!(d["category"], "Allow");
+    // Host bits in the file's prefix (52.108.0.7/14) are cleared.
+    let (_, d) = decide(&["-c", c, "52.109.1.1"]);
+    assert_eq!(d["rule"], "52.108.0.0/14");
+    // *.microsoftonline.com is listed by an Allow and a Default set: Allow wins, one set cited.
+    let (_, d) = decide(&["-c", c, "x.microsoftonline.com"]);
+    assert_eq!(
+        (d["category"].as_str(), d["endpoint_sets"].clone()),
+        (Some("Allow"), serde_json::json!([56]))
+    );
+    // A UDP-only set with no urls: its prefixes answer UDP queries only.
+    let (code, _) = decide(&["-c", c, "--port", "3478", "--proto", "udp", "52.112.9.9"]);
+    assert_eq!(code, 0);
+    let (code, _) = decide(&["-c", c, "--port", "8443", "52.112.9.9"]);
+    assert_eq!(code, 1);
+}
+
+#[test]
+fn environment_overrides_config() {
+    let cfg = repo("config/pacwarden.toml");
+    let c = cfg.to_str().unwrap();
+    let out = bin()
+        .env("PACWARDEN_CATALOGUE__TENANTS", "[fabrikam]")
+        .args(["decide", "-c", c, "fabrikam.sharepoint.com"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let out = bin()
+        .env("PACWARDEN_CATALOGUE__TENANTZ", "[fabrikam]")
+        .args(["check", "-c", c])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("tenantz"), "{}", stderr(&out));
+}
+
+#[test]
+fn broken_catalogues_list_every_problem() {
+    let dir = tempdir("broken");
+    std::fs::copy(
+        repo("tests/data/ms365/broken.json"),
+        dir.join("broken.json"),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("org.toml"),
+        "[[sets]]\nid = \"a\"\nhosts = [\"*com\", \"ok.example.com\"]\ncategory = \"Great\"\n[[sets]]\nid = \"b\"\nprefixes = [\"10.0.0.0/99\"]\nhots = []\n",
+    )
+    .unwrap();
+    let cfg = dir.join("c.toml");
+    std::fs::write(
+        &cfg,
+        "[[catalogue.sources]]\nkind = \"ms365\"\npath = \"broken.json\"\n[[catalogue.sources]]\nkind = \"native\"\npath = \"org.toml\"\n[[catalogue.sources]]\nkind = \"native\"\npath = \"missing.toml\"\n",
+    )
+    .unwrap();
+    let out = run(&["check", "-c", cfg.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    let b = dir.join("broken.json").display().to_string();
+    let o = dir.join("org.toml").display().to_string();
+    for want in [
+        format!("error: {b}: set 1: urls[0]: "),
+        format!("error: {b}: set 1: ips[0]: "),
+        format!("error: {b}: set 1: tcpPorts: "),
+        format!("error: {b}: set 2: expressRoute: "),
+        format!("error: {b}: set 2: category: "),
+        format!("error: {b}: [2]: id: missing"),
+        format!("error: {o}: set \"a\": hosts[0]: "),
+        format!("error: {o}: set \"a\": category: "),
+        format!("error: {o}: set \"b\": prefixes[0]: "),
+        format!("error: {o}: set \"b\": hots: unknown field"),
+        "missing.toml: -: -: cannot read".to_owned(),
+        "11 problem(s) found".to_owned(),
+    ] {
+        assert!(err.contains(&want), "missing {want:?} in:\n{err}");
+    }
+    // decide refuses to answer from a broken catalogue, with the same list.
+    let out = run(&["decide", "-c", cfg.to_str().unwrap(), "x.com"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("11 problem(s) found"));
+}
+
+#[test]
+fn import_round_trips_through_the_native_format() {
+    let dir = tempdir("import");
+    let out_file = dir.join("ww.toml");
+    let out = run(&[
+        "import",
+        "ms365",
+        repo("tests/data/ms365/worldwide-trimmed.json")
+            .to_str()
+            .unwrap(),
+        "-o",
+        out_file.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = std::fs::read_to_string(&out_file).unwrap();
+    assert!(text.contains("name = \"ms365:worldwide\""));
+    assert!(text.contains("tcp_ports = \"143,587,993,995\""));
+    assert!(!text.contains("serviceAreaDisplayName") && !text.contains("Exchange Online"));
+    // The imported file decides exactly like the JSON it came from.
+    let json_cfg = dir.join("json.toml");
+    std::fs::write(
+        &json_cfg,
+        format!(
+            "[[catalogue.sources]]\nkind = \"ms365\"\npath = {:?}\n",
+            repo("tests/data/ms365/worldwide-trimmed.json")
+        ),
+    )
+    .unwrap();
+    let toml_cfg = dir.join("native.toml");
+    std::fs::write(
+        &toml_cfg,
+        "[[catalogue.sources]]\nkind = \"native\"\npath = \"ww.toml\"\n",
+    )
+    .unwrap();
+    for host in [
+        "outlook.office365.com",
+        "smtp.office365.com",
+        "a.b.outlook.com",
+        "autodiscover.x.onmicrosoft.com",
+        "xcdn.onenote.net",
+        "login.microsoftonline.com",
+        "52.96.0.1",
+        "2603:1006::1",
+        "nothing.example",
+    ] {
+        let (c1, mut a) = decide(&["-c", json_cfg.to_str().unwrap(), host]);
+        let (c2, mut b) = decide(&["-c", toml_cfg.to_str().unwrap(), host]);
+        a["catalogue"] = Value::Null;
+        b["catalogue"] = Value::Null;
+        assert_eq!((c1, a), (c2, b), "{host}");
+    }
+    // A broken snapshot is refused with its problems.
+    let out = run(&[
+        "import",
+        "ms365",
+        repo("tests/data/ms365/broken.json").to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("set 1: urls[0]"));
+}
+
+#[test]
+fn additional_endpoints_cover_every_row() {
+    let text = std::fs::read_to_string(repo("config/catalogue/additional-endpoints.toml")).unwrap();
+    let table: toml::Table = toml::from_str(&text).unwrap();
+    let sets = table["sets"].as_array().unwrap();
+    let mut rows: Vec<i64> = sets
+        .iter()
+        .map(|s| s["row"].as_integer().unwrap())
+        .collect();
+    rows.sort_unstable();
+    rows.dedup();
+    assert_eq!(rows, (1..=25).collect::<Vec<_>>());
+}
