@@ -18,10 +18,10 @@ mod reference;
 #[cfg(test)]
 mod tests;
 
-use std::collections::HashMap;
 use std::net::IpAddr;
 
 use ipnet::IpNet;
+use rustc_hash::FxHashMap;
 
 use crate::catalogue::{HostPattern, Ports, Proto};
 
@@ -57,12 +57,15 @@ pub struct Rule {
 /// Collects rules, then compiles them.
 #[derive(Default)]
 pub struct MatcherBuilder {
-    rules: Vec<(Rule, Target)>,
-    members: Vec<Vec<Member>>,
-    by_pattern: HashMap<HostPattern, RuleId>,
-    by_prefix: HashMap<IpNet, RuleId>,
+    rules: Vec<(Box<str>, Target)>,
+    /// (rule, member) in insertion order; grouped per rule at build time.
+    members: Vec<(RuleId, Member)>,
+    by_pattern: FxHashMap<HostPattern, RuleId>,
+    by_prefix: FxHashMap<IpNet, RuleId>,
     ports: Vec<Ports>,
-    port_ids: HashMap<Ports, u32>,
+    port_ids: FxHashMap<Ports, u32>,
+    /// The last ports seen: consecutive adds from one set share them.
+    last_ports: Option<(Ports, u32)>,
 }
 
 #[derive(Clone)]
@@ -77,94 +80,94 @@ impl MatcherBuilder {
     }
 
     fn port_id(&mut self, ports: &Ports) -> u32 {
-        if let Some(&id) = self.port_ids.get(ports) {
-            return id;
+        if let Some((last, id)) = &self.last_ports {
+            if last == ports {
+                return *id;
+            }
         }
-        let id = self.ports.len() as u32;
-        self.ports.push(ports.clone());
-        self.port_ids.insert(ports.clone(), id);
+        let id = match self.port_ids.get(ports) {
+            Some(&id) => id,
+            None => {
+                let id = self.ports.len() as u32;
+                self.ports.push(ports.clone());
+                self.port_ids.insert(ports.clone(), id);
+                id
+            }
+        };
+        self.last_ports = Some((ports.clone(), id));
         id
     }
 
-    fn rule_for(&mut self, target: Target) -> RuleId {
-        let existing = match &target {
-            Target::Pattern(p) => self.by_pattern.get(p),
-            Target::Prefix(n) => self.by_prefix.get(n),
-        };
-        if let Some(&id) = existing {
-            return id;
-        }
-        let id = self.rules.len() as RuleId;
-        let text: Box<str> = match &target {
-            Target::Pattern(p) => {
-                self.by_pattern.insert(p.clone(), id);
-                p.to_string().into()
-            }
-            Target::Prefix(n) => {
-                self.by_prefix.insert(*n, id);
-                n.to_string().into()
-            }
-        };
-        self.rules.push((
-            Rule {
-                text,
-                members: Box::new([]),
-                any_port: false,
-            },
-            target,
-        ));
-        self.members.push(Vec::new());
-        id
-    }
-
-    fn add(&mut self, target: Target, set: u32, ports: &Ports) {
-        let rule = self.rule_for(target);
-        let ports_id = self.port_id(ports);
-        let member = Member {
-            set,
-            ports: ports_id,
-        };
-        let members = &mut self.members[rule as usize];
-        if !members.contains(&member) {
-            members.push(member);
-        }
+    fn add_member(&mut self, rule: RuleId, set: u32, ports: &Ports) {
+        let ports = self.port_id(ports);
+        self.members.push((rule, Member { set, ports }));
     }
 
     /// Adds `pattern` as listed by catalogue set `set` on `ports`.
     pub fn add_pattern(&mut self, pattern: &HostPattern, set: u32, ports: &Ports) {
-        self.add(Target::Pattern(pattern.clone()), set, ports);
+        let rule = match self.by_pattern.get(pattern) {
+            Some(&id) => id,
+            None => {
+                let id = self.rules.len() as RuleId;
+                self.by_pattern.insert(pattern.clone(), id);
+                self.rules
+                    .push((pattern.to_string().into(), Target::Pattern(pattern.clone())));
+                id
+            }
+        };
+        self.add_member(rule, set, ports);
     }
 
     /// Adds `net` as listed by catalogue set `set` on `ports`.
     pub fn add_prefix(&mut self, net: IpNet, set: u32, ports: &Ports) {
-        self.add(Target::Prefix(net), set, ports);
+        let rule = match self.by_prefix.get(&net) {
+            Some(&id) => id,
+            None => {
+                let id = self.rules.len() as RuleId;
+                self.by_prefix.insert(net, id);
+                self.rules
+                    .push((net.to_string().into(), Target::Prefix(net)));
+                id
+            }
+        };
+        self.add_member(rule, set, ports);
     }
 
-    pub fn build(self) -> Matcher {
+    pub fn build(mut self) -> Matcher {
+        // Group members per rule, keeping insertion (catalogue) order within a rule.
+        self.members.sort_by_key(|&(rule, _)| rule);
+        self.members.dedup();
         let mut names = trie::NameTableBuilder::default();
-        let mut addrs = cidr::PrefixTable::default();
+        let mut prefixes = Vec::new();
         let mut rules = Vec::with_capacity(self.rules.len());
-        for (id, ((mut rule, target), members)) in
-            self.rules.into_iter().zip(self.members).enumerate()
-        {
+        let mut at = 0;
+        for (id, (text, target)) in self.rules.into_iter().enumerate() {
             let id = id as RuleId;
-            rule.any_port = members
+            let begin = at;
+            while at < self.members.len() && self.members[at].0 == id {
+                at += 1;
+            }
+            let members: Box<[Member]> = self.members[begin..at].iter().map(|&(_, m)| m).collect();
+            let any_port = members
                 .iter()
                 .any(|m| self.ports[m.ports as usize].is_unrestricted());
-            rule.members = members.into_boxed_slice();
             match &target {
                 Target::Pattern(HostPattern::Exact(n)) => names.insert_exact(n, id),
                 Target::Pattern(HostPattern::Suffix(s)) => names.insert_suffix(s, id),
                 Target::Pattern(p @ HostPattern::Glob(g)) => {
                     names.insert_glob(g, p.specificity(), id)
                 }
-                Target::Prefix(n) => addrs.insert(*n, id),
+                Target::Prefix(n) => prefixes.push((*n, id)),
             }
-            rules.push(rule);
+            rules.push(Rule {
+                text,
+                members,
+                any_port,
+            });
         }
         Matcher {
             names: names.build(),
-            addrs,
+            addrs: cidr::PrefixTable::build(&prefixes, rules.len()),
             rules,
             ports: self.ports,
         }

@@ -221,6 +221,11 @@ fn query() -> impl Strategy<Value = Option<PortQuery>> {
     ])
 }
 
+/// An IPv6 address whose top 32 bits are `a`, so v4 nesting shapes carry over.
+fn v6(a: u32) -> IpAddr {
+    IpAddr::from(std::net::Ipv6Addr::from(u128::from(a) << 96 | 0x1234))
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(
         std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(256)
@@ -259,16 +264,21 @@ proptest! {
         let mut rules = Vec::new();
         let mut addrs = Vec::new();
         for (a, len, p) in &nets {
-            // Cluster prefixes in 10.0.0.0/8 so they nest.
+            // Cluster prefixes in 10.0.0.0/8 (and the same shape in IPv6) so they nest.
             let addr = std::net::Ipv4Addr::from(0x0a00_0000 | (a & 0x00ff_ffff));
             let net = IpNet::new(addr.into(), 8 + len % 25).unwrap().trunc();
             rules.push((net.to_string(), p.clone()));
+            let net6 = IpNet::new(v6(u32::from(addr)), 8 + len % 25).unwrap().trunc();
+            rules.push((net6.to_string(), p.clone()));
             addrs.push(u32::from(addr));
         }
         let refs: Vec<(&str, Ports)> = rules.iter().map(|(p, ports)| (p.as_str(), ports.clone())).collect();
         let (m, r) = build(&refs);
         for a in probes.iter().map(|&a| 0x0a00_0000 | (a & 0x00ff_ffff)).chain(addrs) {
             let ip = IpAddr::from(std::net::Ipv4Addr::from(a));
+            let got = m.lookup_ip(ip, q).map(|id| m.rule(id).text.to_string());
+            prop_assert_eq!(got, r.lookup_ip(ip, q), "ip {}", ip);
+            let ip = v6(a);
             let got = m.lookup_ip(ip, q).map(|id| m.rule(id).text.to_string());
             prop_assert_eq!(got, r.lookup_ip(ip, q), "ip {}", ip);
         }

@@ -1,25 +1,114 @@
-//! Wildcard-suffix trie over reversed labels: `com → sharepoint → contoso`.
+//! Wildcard-suffix trie over reversed labels (`com → sharepoint → contoso`), stored as one
+//! flat hash table of node paths.
 //!
-//! Each node can hold an exact rule (the name ending here) and a wildcard rule (`*.` + the name
-//! ending here). A lookup walks the host's labels from the right once, so its cost grows with
-//! the number of labels, not with the number of patterns. Globs the trie cannot express hang
-//! off the node of their fixed trailing labels and are tried only when the walk passes it.
+//! Each trie node is a suffix of some pattern (`com`, `sharepoint.com`, …) and can hold an
+//! exact rule (the name ending there) and a wildcard rule (`*.` + that suffix). Instead of
+//! following child pointers, a lookup hashes the host's suffixes label by label from the right
+//! (`com`, `sharepoint.com`, `contoso.sharepoint.com`) and probes one open-addressing table
+//! with each key. The keys do not depend on earlier probes, so the CPU overlaps the memory
+//! accesses; a miss ends the walk, because a suffix that is not a node has no descendants.
+//! Cost grows with the host's label count, never with the catalogue.
+//!
+//! Keys are 64-bit hashes seeded per build, so the fast walk trusts a hit without comparing
+//! text, and only the winning node's suffix is compared at the end. If that comparison ever
+//! fails (a hash collision), the lookup is redone comparing every node: results are always
+//! exact, a collision only costs time.
+//!
+//! Globs the trie cannot express hang off the node of their fixed trailing labels and are
+//! tried only when the walk passes it.
 
 use rustc_hash::FxHashMap;
 
 use super::glob;
 use super::RuleId;
 
-const NONE: RuleId = RuleId::MAX;
+const NONE: u32 = u32::MAX;
+const K1: u64 = 0x9e37_79b9_7f4a_7c15;
+const K2: u64 = 0xff51_afd7_ed55_8ccd;
 
-#[derive(Default)]
-struct Node {
-    children: FxHashMap<Box<str>, u32>,
-    exact: RuleId,
-    wildcard: RuleId,
-    globs: Box<[u32]>,
+/// Extends a suffix key by the label `name[start..end]`.
+///
+/// Reads whole words from the label's end leftwards. The last, partial word is read as a
+/// whole word overlapping the neighbouring bytes (before the label if there are enough,
+/// else after it) and shifted or masked clear of them, so there is no byte loop and no copy
+/// except for names shorter than a word. The label length is mixed in first, so the
+/// encoding is unambiguous.
+#[inline]
+fn step(key: u64, name: &[u8], start: usize, end: usize) -> u64 {
+    let mut h = (key ^ (end - start) as u64).wrapping_mul(K1);
+    let mut e = end;
+    while e - start >= 8 {
+        h = (h.rotate_left(23) ^ read_u64(&name[e - 8..e])).wrapping_mul(K2);
+        e -= 8;
+    }
+    let r = e - start;
+    if r > 0 {
+        let w = if e >= 8 {
+            read_u64(&name[e - 8..e]) >> (8 * (8 - r))
+        } else if start + 8 <= name.len() {
+            read_u64(&name[start..start + 8]) & ((1u64 << (8 * r)) - 1)
+        } else {
+            name[start..e]
+                .iter()
+                .rev()
+                .fold(0u64, |w, &b| (w << 8) | u64::from(b))
+        };
+        h = (h.rotate_left(23) ^ w).wrapping_mul(K2);
+    }
+    h
 }
 
+/// Index of the last `.` in `name[..end]`, scanning a word at a time from the right.
+#[inline]
+fn prev_dot(name: &[u8], end: usize) -> Option<usize> {
+    const DOTS: u64 = 0x2e2e_2e2e_2e2e_2e2e;
+    const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+    let mut e = end;
+    while e >= 8 {
+        let x = read_u64(&name[e - 8..e]) ^ DOTS;
+        // High bit set exactly in the bytes of `x` that are zero, i.e. the dots.
+        let m = !(((x & LOW7).wrapping_add(LOW7)) | x | LOW7);
+        if m != 0 {
+            return Some(e - 8 + (63 - m.leading_zeros() as usize) / 8);
+        }
+        e -= 8;
+    }
+    name[..e].iter().rposition(|&b| b == b'.')
+}
+
+#[inline]
+fn read_u64(b: &[u8]) -> u64 {
+    let mut w = [0u8; 8];
+    w.copy_from_slice(&b[..8]);
+    u64::from_le_bytes(w)
+}
+
+/// One trie node as the hot path sees it: 16 bytes, four to a cache line, so a probe costs
+/// one memory access. Glob runs and suffix text live beside, reached through `slot_node`.
+#[derive(Clone, Copy)]
+struct Slot {
+    /// Suffix key; `EMPTY` for a free slot.
+    key: u64,
+    exact: RuleId,
+    /// Low 31 bits: wildcard rule or `NO_WILD`; top bit: the node has globs.
+    wild: u32,
+}
+
+const EMPTY: u64 = 0;
+const HAS_GLOBS: u32 = 1 << 31;
+const NO_WILD: u32 = HAS_GLOBS - 1;
+
+#[derive(Clone, Copy)]
+struct Node {
+    exact: RuleId,
+    wildcard: RuleId,
+    globs_start: u32,
+    globs_end: u32,
+    text_start: u32,
+    text_len: u32,
+}
+
+#[derive(Clone)]
 struct Glob {
     pattern: Box<str>,
     rule: RuleId,
@@ -28,98 +117,53 @@ struct Glob {
 
 /// A name candidate found during a walk, ranked as the matching semantics require.
 #[derive(Clone, Copy)]
-struct Candidate<'a> {
+struct Candidate {
     rule: RuleId,
     /// Literal characters; `u32::MAX` for exact names.
     specificity: u32,
     /// 2 exact, 1 `*.suffix`, 0 glob: breaks specificity ties in favour of the simpler form.
     rank: u8,
-    text: &'a str,
-}
-
-impl Candidate<'_> {
-    /// Whether `self` is more specific than `other`. Ties between globs of equal literal
-    /// length go to the lexicographically smaller pattern, so results never depend on
-    /// catalogue order.
-    fn beats(&self, other: &Candidate<'_>) -> bool {
-        (self.specificity, self.rank) > (other.specificity, other.rank)
-            || ((self.specificity, self.rank) == (other.specificity, other.rank)
-                && self.text < other.text)
-    }
+    /// Glob index for tie-breaks between globs; trie node to verify for the others.
+    at: u32,
 }
 
 /// Compiled names: exact, `*.suffix` and anchored globs.
 pub struct NameTable {
+    seed: u64,
+    slots: Box<[Slot]>,
+    /// Node index of each occupied slot.
+    slot_node: Box<[u32]>,
+    shift: u32,
     nodes: Vec<Node>,
+    /// Suffix text of every node, for the final comparison.
+    text: String,
     globs: Vec<Glob>,
+    /// Globs with no fixed trailing label: tried for every lookup.
+    root_globs: Vec<u32>,
 }
 
-/// Builder for [`NameTable`]; inserting the same pattern twice keeps the first rule id (the
+/// Builder for [`NameTable`]. Inserting the same pattern twice keeps the first rule id (the
 /// matcher builder never does that).
+#[derive(Default)]
 pub struct NameTableBuilder {
-    nodes: Vec<Node>,
+    exact: Vec<(Box<str>, RuleId)>,
+    suffix: Vec<(Box<str>, RuleId)>,
     globs: Vec<Glob>,
-    node_globs: Vec<Vec<u32>>,
-}
-
-impl Default for NameTableBuilder {
-    fn default() -> Self {
-        NameTableBuilder {
-            nodes: vec![Node {
-                exact: NONE,
-                wildcard: NONE,
-                ..Node::default()
-            }],
-            globs: Vec::new(),
-            node_globs: vec![Vec::new()],
-        }
-    }
 }
 
 impl NameTableBuilder {
-    /// The node for `name` (labels left to right), created on the way.
-    fn node_for(&mut self, name: &str) -> usize {
-        let mut at = 0usize;
-        if name.is_empty() {
-            return at;
-        }
-        for label in name.rsplit('.') {
-            at = match self.nodes[at].children.get(label) {
-                Some(&child) => child as usize,
-                None => {
-                    let child = self.nodes.len();
-                    self.nodes.push(Node {
-                        exact: NONE,
-                        wildcard: NONE,
-                        ..Node::default()
-                    });
-                    self.node_globs.push(Vec::new());
-                    self.nodes[at].children.insert(label.into(), child as u32);
-                    child
-                }
-            };
-        }
-        at
-    }
-
     pub fn insert_exact(&mut self, name: &str, rule: RuleId) {
-        let n = self.node_for(name);
-        if self.nodes[n].exact == NONE {
-            self.nodes[n].exact = rule;
-        }
+        debug_assert!(rule < NO_WILD);
+        self.exact.push((name.into(), rule));
     }
 
-    /// `*.suffix`, given the suffix.
+    /// `*.suffix`, given the suffix. Rule ids must stay below 2^31 - 1.
     pub fn insert_suffix(&mut self, suffix: &str, rule: RuleId) {
-        let n = self.node_for(suffix);
-        if self.nodes[n].wildcard == NONE {
-            self.nodes[n].wildcard = rule;
-        }
+        debug_assert!(rule < NO_WILD);
+        self.suffix.push((suffix.into(), rule));
     }
 
     pub fn insert_glob(&mut self, pattern: &str, specificity: u32, rule: RuleId) {
-        let n = self.node_for(glob::anchor_labels(pattern));
-        self.node_globs[n].push(self.globs.len() as u32);
         self.globs.push(Glob {
             pattern: pattern.into(),
             rule,
@@ -127,85 +171,323 @@ impl NameTableBuilder {
         });
     }
 
-    pub fn build(mut self) -> NameTable {
-        for (node, globs) in self.nodes.iter_mut().zip(self.node_globs) {
-            node.globs = globs.into_boxed_slice();
-            node.children.shrink_to_fit();
+    pub fn build(self) -> NameTable {
+        // A seed whose keys collide between two different suffixes would make the table
+        // ambiguous; try another (with 64-bit keys this essentially never loops).
+        let mut seed = K2 ^ (self.exact.len() as u64).wrapping_mul(K1);
+        loop {
+            if let Some(t) = self.try_build(seed) {
+                return t;
+            }
+            seed = seed.wrapping_mul(K1).wrapping_add(1);
         }
-        NameTable {
-            nodes: self.nodes,
-            globs: self.globs,
+    }
+
+    fn try_build(&self, seed: u64) -> Option<NameTable> {
+        let mut b = Building {
+            seed,
+            index: FxHashMap::default(),
+            nodes: Vec::new(),
+            text: String::new(),
+            node_globs: Vec::new(),
+        };
+        for (name, rule) in &self.exact {
+            let n = b.node_for(name)?;
+            if b.nodes[n].exact == NONE {
+                b.nodes[n].exact = *rule;
+            }
+        }
+        for (suffix, rule) in &self.suffix {
+            let n = b.node_for(suffix)?;
+            if b.nodes[n].wildcard == NONE {
+                b.nodes[n].wildcard = *rule;
+            }
+        }
+        let mut root_globs = Vec::new();
+        for (i, g) in self.globs.iter().enumerate() {
+            let anchor = glob::anchor_labels(&g.pattern);
+            if anchor.is_empty() {
+                root_globs.push(i as u32);
+            } else {
+                let n = b.node_for(anchor)?;
+                b.node_globs.push((n as u32, i as u32));
+            }
+        }
+        // Globs grouped by node, so each node refers to one contiguous run.
+        b.node_globs.sort_unstable();
+        let mut glob_order = Vec::with_capacity(b.node_globs.len());
+        for (k, &(n, g)) in b.node_globs.iter().enumerate() {
+            let node = &mut b.nodes[n as usize];
+            if node.globs_start == node.globs_end {
+                node.globs_start = k as u32;
+            }
+            node.globs_end = k as u32 + 1;
+            glob_order.push(g);
+        }
+        let mut all: Vec<Glob> = glob_order
+            .iter()
+            .map(|&g| self.globs[g as usize].clone())
+            .collect();
+        let base = all.len() as u32;
+        all.extend(root_globs.iter().map(|&g| self.globs[g as usize].clone()));
+        let root_globs = (base..all.len() as u32).collect();
+
+        // Load factor between 1/3 and 2/3: short probe runs, mostly within one cache line.
+        let capacity = (b.nodes.len() + b.nodes.len() / 2)
+            .next_power_of_two()
+            .max(16);
+        let bits = capacity.trailing_zeros();
+        let mut slots = vec![
+            Slot {
+                key: EMPTY,
+                exact: NONE,
+                wild: NO_WILD,
+            };
+            capacity
+        ]
+        .into_boxed_slice();
+        let mut slot_node = vec![NONE; capacity].into_boxed_slice();
+        let mask = capacity - 1;
+        for (&key, &node) in &b.index {
+            let mut i = (key >> (64 - bits)) as usize;
+            while slots[i].key != EMPTY {
+                i = (i + 1) & mask;
+            }
+            let n = &b.nodes[node as usize];
+            let mut wild = if n.wildcard == NONE {
+                NO_WILD
+            } else {
+                n.wildcard
+            };
+            if n.globs_start != n.globs_end {
+                wild |= HAS_GLOBS;
+            }
+            slots[i] = Slot {
+                key,
+                exact: n.exact,
+                wild,
+            };
+            slot_node[i] = node;
+        }
+        Some(NameTable {
+            seed,
+            slots,
+            slot_node,
+            shift: 64 - bits,
+            nodes: b.nodes,
+            text: b.text,
+            globs: all,
+            root_globs,
+        })
+    }
+}
+
+struct Building {
+    seed: u64,
+    index: FxHashMap<u64, u32>,
+    nodes: Vec<Node>,
+    text: String,
+    node_globs: Vec<(u32, u32)>,
+}
+
+impl Building {
+    /// The node for `name`, with every node on the path created. `None` if a key collides
+    /// with a different suffix under this seed.
+    fn node_for(&mut self, name: &str) -> Option<usize> {
+        let buf = name.as_bytes();
+        let mut key = self.seed;
+        let mut end = buf.len();
+        loop {
+            let start = prev_dot(buf, end).map_or(0, |i| i + 1);
+            key = step(key, buf, start, end);
+            if key == EMPTY {
+                return None;
+            }
+            let suffix = &name[start..];
+            let node = match self.index.get(&key) {
+                Some(&n) => {
+                    let nd = self.nodes[n as usize];
+                    let t =
+                        &self.text[nd.text_start as usize..(nd.text_start + nd.text_len) as usize];
+                    if t != suffix {
+                        return None;
+                    }
+                    n as usize
+                }
+                None => {
+                    let n = self.nodes.len();
+                    self.nodes.push(Node {
+                        exact: NONE,
+                        wildcard: NONE,
+                        globs_start: 0,
+                        globs_end: 0,
+                        text_start: self.text.len() as u32,
+                        text_len: suffix.len() as u32,
+                    });
+                    self.text.push_str(suffix);
+                    self.index.insert(key, n as u32);
+                    n
+                }
+            };
+            if start == 0 {
+                return Some(node);
+            }
+            end = start - 1;
+        }
+    }
+}
+
+impl Candidate {
+    /// Whether `self` is more specific than `other`. Ties between globs of equal literal
+    /// length go to the lexicographically smaller pattern, so results never depend on
+    /// catalogue order.
+    fn beats(&self, other: &Candidate, globs: &[Glob]) -> bool {
+        match (self.specificity, self.rank).cmp(&(other.specificity, other.rank)) {
+            std::cmp::Ordering::Greater => true,
+            std::cmp::Ordering::Less => false,
+            std::cmp::Ordering::Equal => {
+                self.rank == 0 && globs[self.at as usize].pattern < globs[other.at as usize].pattern
+            }
         }
     }
 }
 
 impl NameTable {
+    /// Slot index holding `key`.
+    #[inline]
+    fn find(&self, key: u64) -> Option<usize> {
+        let mask = self.slots.len() - 1;
+        let mut i = (key >> self.shift) as usize;
+        loop {
+            let k = self.slots[i].key;
+            if k == key {
+                return Some(i);
+            }
+            if k == EMPTY {
+                return None;
+            }
+            i = (i + 1) & mask;
+        }
+    }
+
+    /// Suffix text of the node in slot `i`.
+    fn slot_text(&self, i: usize) -> &str {
+        let n = &self.nodes[self.slot_node[i] as usize];
+        &self.text[n.text_start as usize..(n.text_start + n.text_len) as usize]
+    }
+
     /// The most specific rule matching `name` among those `accept` lets through (the port
     /// filter). `name` must be normalised (see [`crate::host`]).
     #[inline]
     pub fn lookup(&self, name: &str, accept: impl Fn(RuleId) -> bool) -> Option<RuleId> {
-        let mut best: Option<Candidate<'_>> = None;
-        let mut node = &self.nodes[0];
-        self.try_globs(node, name, &accept, &mut best);
-        let mut rest = name;
+        if self.nodes.is_empty() && self.root_globs.is_empty() {
+            return None;
+        }
+        match self.walk::<false>(name, &accept) {
+            Ok(best) => best,
+            // A hash collision led the fast walk astray: redo it comparing every node.
+            Err(()) => self.walk::<true>(name, &accept).unwrap_or(None),
+        }
+    }
+
+    /// One walk from the rightmost label. With `VERIFY`, every node hit is compared with
+    /// the host's suffix; without, only the winner is, and `Err` asks for a verified walk.
+    #[inline]
+    fn walk<const VERIFY: bool>(
+        &self,
+        name: &str,
+        accept: &impl Fn(RuleId) -> bool,
+    ) -> Result<Option<RuleId>, ()> {
+        let bytes = name.as_bytes();
+        let mut best: Option<Candidate> = None;
+        for &g in &self.root_globs {
+            self.try_glob(g, name, accept, &mut best);
+        }
+        let buf = bytes;
+        let mut key = self.seed;
+        let mut end = buf.len();
         loop {
-            let (left, label) = match rest.rfind('.') {
-                Some(i) => (Some(&rest[..i]), &rest[i + 1..]),
-                None => (None, rest),
-            };
-            let Some(&child) = node.children.get(label) else {
+            let start = prev_dot(buf, end).map_or(0, |i| i + 1);
+            key = step(key, buf, start, end);
+            let Some(i) = self.find(key) else {
                 break;
             };
-            node = &self.nodes[child as usize];
-            self.try_globs(node, name, &accept, &mut best);
-            match left {
-                Some(left) => {
-                    if node.wildcard != NONE && accept(node.wildcard) {
-                        // Deeper suffixes are longer, so they beat shallower ones; globs found
-                        // so far may still be more specific.
-                        let c = Candidate {
-                            rule: node.wildcard,
-                            specificity: (name.len() - left.len()) as u32,
-                            rank: 1,
-                            text: "",
-                        };
-                        if best.is_none_or(|b| c.beats(&b)) {
-                            best = Some(c);
-                        }
-                    }
-                    rest = left;
+            if VERIFY && self.slot_text(i) != &name[start..] {
+                break;
+            }
+            let slot = self.slots[i];
+            if slot.wild & HAS_GLOBS != 0 {
+                let node = &self.nodes[self.slot_node[i] as usize];
+                for g in node.globs_start..node.globs_end {
+                    self.try_glob(g, name, accept, &mut best);
                 }
-                None => {
-                    if node.exact != NONE && accept(node.exact) {
-                        return Some(node.exact);
-                    }
-                    break;
+            }
+            if start == 0 {
+                if slot.exact != NONE && accept(slot.exact) {
+                    best = Some(Candidate {
+                        rule: slot.exact,
+                        specificity: u32::MAX,
+                        rank: 2,
+                        at: i as u32,
+                    });
+                }
+                break;
+            }
+            let wild = slot.wild & !HAS_GLOBS;
+            if wild != NO_WILD && accept(wild) {
+                // Deeper suffixes are longer, so they beat shallower ones; globs found so
+                // far may still be more specific.
+                let c = Candidate {
+                    rule: wild,
+                    specificity: (buf.len() - start + 1) as u32,
+                    rank: 1,
+                    at: i as u32,
+                };
+                if best.is_none_or(|b| c.beats(&b, &self.globs)) {
+                    best = Some(c);
+                }
+            }
+            end = start - 1;
+        }
+        match best {
+            None => Ok(None),
+            Some(c) if VERIFY || c.rank == 0 => Ok(Some(c.rule)),
+            Some(c) => {
+                let text = self.slot_text(c.at as usize);
+                let ok = if c.rank == 2 {
+                    text == name
+                } else {
+                    name.len() > text.len()
+                        && name.ends_with(text)
+                        && bytes[name.len() - text.len() - 1] == b'.'
+                };
+                if ok {
+                    Ok(Some(c.rule))
+                } else {
+                    Err(())
                 }
             }
         }
-        best.map(|c| c.rule)
     }
 
     #[inline]
-    fn try_globs<'a>(
-        &'a self,
-        node: &Node,
+    fn try_glob(
+        &self,
+        g: u32,
         name: &str,
         accept: &impl Fn(RuleId) -> bool,
-        best: &mut Option<Candidate<'a>>,
+        best: &mut Option<Candidate>,
     ) {
-        for &g in node.globs.iter() {
-            let g = &self.globs[g as usize];
-            if glob::matches(g.pattern.as_bytes(), name.as_bytes()) && accept(g.rule) {
-                let c = Candidate {
-                    rule: g.rule,
-                    specificity: g.specificity,
-                    rank: 0,
-                    text: &g.pattern,
-                };
-                if best.is_none_or(|b| c.beats(&b)) {
-                    *best = Some(c);
-                }
+        let glob = &self.globs[g as usize];
+        if glob::matches(glob.pattern.as_bytes(), name.as_bytes()) && accept(glob.rule) {
+            let c = Candidate {
+                rule: glob.rule,
+                specificity: glob.specificity,
+                rank: 0,
+                at: g,
+            };
+            if best.is_none_or(|b| c.beats(&b, &self.globs)) {
+                *best = Some(c);
             }
         }
     }
@@ -217,5 +499,87 @@ impl NameTable {
 
     pub fn glob_count(&self) -> usize {
         self.globs.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prev_dot_finds_the_last_dot() {
+        for name in [
+            "",
+            "a",
+            "a.b",
+            "abcdefghij.k",
+            "a.bcdefghijklmnop",
+            "abcdefghijklmnopq",
+            "..",
+            "x.y.z.abcdefgh.ijklmnop",
+        ] {
+            let b = name.as_bytes();
+            for end in 0..=b.len() {
+                assert_eq!(
+                    prev_dot(b, end),
+                    b[..end].iter().rposition(|&c| c == b'.'),
+                    "{name:?} {end}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn label_keys_do_not_depend_on_neighbours() {
+        let labels: &[&[u8]] = &[
+            b"a",
+            b"com",
+            b"abcdefg",
+            b"abcdefgh",
+            b"abcdefghi",
+            b"x-y_z0123456789abcdef",
+        ];
+        for label in labels {
+            let alone = step(7, label, 0, label.len());
+            for (before, after) in [
+                (&b"q"[..], &b""[..]),
+                (b"longerprefix.", b".tail.example"),
+                (b"", b".c"),
+            ] {
+                let mut name = before.to_vec();
+                name.extend_from_slice(label);
+                name.extend_from_slice(after);
+                let got = step(7, &name, before.len(), before.len() + label.len());
+                assert_eq!(got, alone, "{:?} in {:?}", label, name);
+            }
+        }
+    }
+
+    #[test]
+    fn colliding_seed_still_answers_exactly() {
+        let mut b = NameTableBuilder::default();
+        b.insert_exact("a.example.com", 0);
+        b.insert_suffix("example.com", 1);
+        let mut t = b.build();
+        // Corrupt the table as a collision would: make the key of "b.example.com" point at
+        // the node of "a.example.com".
+        let key = |k: u64, label: &[u8]| step(k, label, 0, label.len());
+        let k_com = key(t.seed, b"com");
+        let k_example = key(k_com, b"example");
+        let k_b = key(k_example, b"b");
+        let slot_a = t.find(key(k_example, b"a")).unwrap();
+        let mask = t.slots.len() - 1;
+        let mut i = (k_b >> t.shift) as usize;
+        while t.slots[i].key != EMPTY {
+            i = (i + 1) & mask;
+        }
+        t.slots[i] = Slot {
+            key: k_b,
+            ..t.slots[slot_a]
+        };
+        t.slot_node[i] = t.slot_node[slot_a];
+        // The fast walk would call b.example.com an exact match; verification catches it.
+        assert_eq!(t.lookup("b.example.com", |_| true), Some(1));
+        assert_eq!(t.lookup("a.example.com", |_| true), Some(0));
     }
 }
