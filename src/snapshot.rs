@@ -6,7 +6,7 @@ use serde::Serialize;
 
 use crate::catalogue::{Action, Catalogue, Category, Proto, SetId};
 use crate::host::Host;
-use crate::matcher::{Matcher, MatcherBuilder, PortQuery, RuleId};
+use crate::matcher::{Matcher, MatcherBuilder, PortQuery, RuleId, Target};
 use crate::profile::{Profile, Route};
 
 /// The compiled form of one catalogue generation.
@@ -119,12 +119,12 @@ impl Snapshot {
         }
     }
 
-    /// The deciding rule's text alone (deny, then categorised, then uncategorised rules),
-    /// without building a [`Decision`]: what benchmarks and bulk checks need.
-    pub fn deciding_rule(&self, host: &Host, port: Option<PortQuery>) -> Option<&str> {
+    /// The deciding rule alone (deny, then categorised, then uncategorised rules), without
+    /// building a [`Decision`]: what benchmarks and bulk checks need.
+    pub fn deciding_rule(&self, host: &Host, port: Option<PortQuery>) -> Option<&Target> {
         [&self.deny, &self.allow, &self.supplement]
             .into_iter()
-            .find_map(|m| Self::lookup(m, host, port).map(|r| &*m.rule(r).text))
+            .find_map(|m| Self::lookup(m, host, port).map(|r| &m.rule(r).target))
     }
 
     /// Decides a normalised host under `profile`, optionally for one port.
@@ -147,7 +147,7 @@ impl Snapshot {
             profile: profile.name.clone(),
         };
         if let Some(r) = Self::lookup(&self.deny, host, port) {
-            d.rule = Some(self.deny.rule(r).text.to_string());
+            d.rule = Some(self.deny.rule(r).target.to_string());
             d.source = self
                 .deny
                 .members(r, port)
@@ -189,7 +189,7 @@ impl Snapshot {
             None => category.map_or(Route::Proxy, |c| profile.route_for(c)),
         };
         d.category = category;
-        d.rule = Some(matcher.rule(r).text.to_string());
+        d.rule = Some(matcher.rule(r).target.to_string());
         d.source = Some(self.catalogue.sources[primary].name.clone());
         for i in winners.iter().filter(|i| set(i).source == primary) {
             if d.service_area.is_none() {

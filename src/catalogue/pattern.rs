@@ -11,8 +11,8 @@ use crate::host::{self, HostError};
 pub enum HostPattern {
     /// `outlook.office365.com`: matches that name only.
     Exact(String),
-    /// `*.sharepoint.com`, stored without the `*.`: matches names with at least one more
-    /// label, never the bare suffix.
+    /// `*.sharepoint.com` (stored with the `*.`): matches names with at least one more label,
+    /// never the bare suffix.
     Suffix(String),
     /// Anything else with a `*`: `autodiscover.*.onmicrosoft.com`, `*cdn.onenote.net`.
     Glob(String),
@@ -47,7 +47,7 @@ impl HostPattern {
             return Err(PatternError::TooBroad(norm));
         }
         match norm.strip_prefix("*.") {
-            Some(rest) if !rest.contains('*') => Ok(HostPattern::Suffix(rest.to_owned())),
+            Some(rest) if !rest.contains('*') => Ok(HostPattern::Suffix(norm)),
             _ => Ok(HostPattern::Glob(norm)),
         }
     }
@@ -59,18 +59,32 @@ impl HostPattern {
         match self {
             HostPattern::Exact(_) => u32::MAX,
             // ".suffix" is literal.
-            HostPattern::Suffix(s) => s.len() as u32 + 1,
+            HostPattern::Suffix(s) => s.len() as u32 - 1,
             HostPattern::Glob(g) => g.bytes().filter(|&b| b != b'*').count() as u32,
+        }
+    }
+}
+
+impl HostPattern {
+    /// The pattern as written (normalised): `login.microsoftonline.com`, `*.sharepoint.com`.
+    pub fn as_str(&self) -> &str {
+        match self {
+            HostPattern::Exact(s) | HostPattern::Suffix(s) | HostPattern::Glob(s) => s,
+        }
+    }
+
+    /// For `*.suffix`, the suffix (`sharepoint.com`).
+    pub fn suffix(&self) -> Option<&str> {
+        match self {
+            HostPattern::Suffix(s) => Some(&s[2..]),
+            _ => None,
         }
     }
 }
 
 impl fmt::Display for HostPattern {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            HostPattern::Exact(s) | HostPattern::Glob(s) => f.write_str(s),
-            HostPattern::Suffix(s) => write!(f, "*.{s}"),
-        }
+        f.write_str(self.as_str())
     }
 }
 
@@ -161,8 +175,8 @@ mod tests {
                 "Outlook.Office365.com.",
                 Exact("outlook.office365.com".into()),
             ),
-            ("*.sharepoint.com", Suffix("sharepoint.com".into())),
-            ("*.cloud.microsoft", Suffix("cloud.microsoft".into())),
+            ("*.sharepoint.com", Suffix("*.sharepoint.com".into())),
+            ("*.cloud.microsoft", Suffix("*.cloud.microsoft".into())),
             ("*cdn.onenote.net", Glob("*cdn.onenote.net".into())),
             (
                 "autodiscover.*.onmicrosoft.com",

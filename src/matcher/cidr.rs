@@ -67,9 +67,21 @@ struct Intervals<K: Key> {
 }
 
 impl<K: Key> Intervals<K> {
-    /// `prefixes`: (first address, prefix length, rule), no two equal. Fills `parent`.
-    fn build(mut prefixes: Vec<(K, u8, RuleId)>, parent: &mut [u32]) -> Self {
-        prefixes.sort_unstable_by_key(|&(start, len, _)| (start, len));
+    /// `prefixes`: (first address, prefix length, rule). Fills `parent`; a prefix listed again
+    /// under a later rule is recorded in `aliases` as (later, first).
+    fn build(
+        mut prefixes: Vec<(K, u8, RuleId)>,
+        parent: &mut [u32],
+        aliases: &mut Vec<(RuleId, RuleId)>,
+    ) -> Self {
+        prefixes.sort_unstable();
+        prefixes.dedup_by(|later, first| {
+            let same = (later.0, later.1) == (first.0, first.1);
+            if same {
+                aliases.push((later.2, first.2));
+            }
+            same
+        });
         let end_of = |start: K, len: u8| -> u128 {
             let host_bits = K::BITS - u32::from(len);
             if host_bits == 128 {
@@ -184,14 +196,17 @@ impl<K: Key> Intervals<K> {
 pub struct PrefixTable {
     v4: Intervals<u32>,
     v6: Intervals<u128>,
+    /// (duplicate, canonical) rules for prefixes listed more than once.
+    aliases: Vec<(RuleId, RuleId)>,
     /// Next shorter covering prefix of each rule (`NONE` at the outermost, or for non-prefix
     /// rules).
     parent: Vec<u32>,
 }
 
 impl PrefixTable {
-    /// Compiles `(prefix, rule)` pairs; host bits must already be cleared and each prefix
-    /// listed once. `rule_count` sizes the parent table (rule ids are below it).
+    /// Compiles `(prefix, rule)` pairs; host bits must already be cleared. A prefix listed
+    /// again keeps its lowest rule (see [`PrefixTable::aliases`]). `rule_count` sizes the
+    /// parent table (rule ids are below it).
     pub fn build(prefixes: &[(IpNet, RuleId)], rule_count: usize) -> PrefixTable {
         let mut parent = vec![NONE; rule_count];
         let mut v4 = Vec::new();
@@ -202,11 +217,18 @@ impl PrefixTable {
                 IpNet::V6(n) => v6.push((u128::from(n.network()), n.prefix_len(), rule)),
             }
         }
+        let mut aliases = Vec::new();
         PrefixTable {
-            v4: Intervals::build(v4, &mut parent),
-            v6: Intervals::build(v6, &mut parent),
+            v4: Intervals::build(v4, &mut parent, &mut aliases),
+            v6: Intervals::build(v6, &mut parent, &mut aliases),
             parent,
+            aliases,
         }
+    }
+
+    /// (duplicate, canonical) rule pairs for prefixes listed more than once.
+    pub fn aliases(&self) -> &[(RuleId, RuleId)] {
+        &self.aliases
     }
 
     /// The longest prefix containing `ip`. `ip` must be canonical (IPv4-mapped IPv6 already

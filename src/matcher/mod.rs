@@ -18,6 +18,7 @@ mod reference;
 #[cfg(test)]
 mod tests;
 
+use std::fmt;
 use std::net::IpAddr;
 
 use ipnet::IpNet;
@@ -36,7 +37,7 @@ pub struct PortQuery {
 }
 
 /// One endpoint set listing a rule, with the ports it lists it on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Member {
     /// Index of the set in the catalogue.
     pub set: u32,
@@ -44,39 +45,62 @@ pub struct Member {
     ports: u32,
 }
 
-/// A distinct pattern or prefix and every set that lists it.
+/// What a rule matches.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    Pattern(HostPattern),
+    Prefix(IpNet),
+}
+
+impl fmt::Display for Target {
+    /// The pattern (`*.sharepoint.com`) or prefix (`52.96.0.0/14`) as decisions report it.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Target::Pattern(p) => f.write_str(p.as_str()),
+            Target::Prefix(n) => write!(f, "{n}"),
+        }
+    }
+}
+
+/// A distinct pattern or prefix and the sets that list it.
 #[derive(Debug, Clone)]
 pub struct Rule {
-    /// The pattern (`*.sharepoint.com`) or prefix (`52.96.0.0/14`) as it is reported.
-    pub text: Box<str>,
-    pub members: Box<[Member]>,
+    pub target: Target,
+    /// Range of this rule's members in [`Matcher::members`].
+    members: (u32, u32),
     /// Some member lists no ports, so every port query accepts this rule.
     any_port: bool,
 }
 
 /// Collects rules, then compiles them.
+///
+/// Adding is only appending: every added pattern or prefix gets a provisional rule id, and
+/// repeats are merged at build time by the tables themselves (the trie meets them at the same
+/// node, the prefix sweep next to each other), which is far cheaper for large catalogues than
+/// a hash map of every pattern.
 #[derive(Default)]
 pub struct MatcherBuilder {
-    rules: Vec<(Box<str>, Target)>,
-    /// (rule, member) in insertion order; grouped per rule at build time.
+    /// Provisional rule id → what it matches.
+    targets: Vec<Target>,
+    /// (rule, member) in insertion order.
     members: Vec<(RuleId, Member)>,
-    by_pattern: FxHashMap<HostPattern, RuleId>,
-    by_prefix: FxHashMap<IpNet, RuleId>,
     ports: Vec<Ports>,
     port_ids: FxHashMap<Ports, u32>,
     /// The last ports seen: consecutive adds from one set share them.
     last_ports: Option<(Ports, u32)>,
 }
 
-#[derive(Clone)]
-enum Target {
-    Pattern(HostPattern),
-    Prefix(IpNet),
-}
-
 impl MatcherBuilder {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A builder sized for about `rules` patterns and prefixes.
+    pub fn with_capacity(rules: usize) -> Self {
+        let mut b = Self::default();
+        b.targets.reserve(rules);
+        b.members.reserve(rules);
+        b
     }
 
     fn port_id(&mut self, ports: &Ports) -> u32 {
@@ -98,77 +122,82 @@ impl MatcherBuilder {
         id
     }
 
-    fn add_member(&mut self, rule: RuleId, set: u32, ports: &Ports) {
+    fn add(&mut self, target: Target, set: u32, ports: &Ports) {
+        let rule = self.targets.len() as RuleId;
+        self.targets.push(target);
         let ports = self.port_id(ports);
         self.members.push((rule, Member { set, ports }));
     }
 
     /// Adds `pattern` as listed by catalogue set `set` on `ports`.
     pub fn add_pattern(&mut self, pattern: &HostPattern, set: u32, ports: &Ports) {
-        let rule = match self.by_pattern.get(pattern) {
-            Some(&id) => id,
-            None => {
-                let id = self.rules.len() as RuleId;
-                self.by_pattern.insert(pattern.clone(), id);
-                self.rules
-                    .push((pattern.to_string().into(), Target::Pattern(pattern.clone())));
-                id
-            }
-        };
-        self.add_member(rule, set, ports);
+        self.add(Target::Pattern(pattern.clone()), set, ports);
     }
 
     /// Adds `net` as listed by catalogue set `set` on `ports`.
     pub fn add_prefix(&mut self, net: IpNet, set: u32, ports: &Ports) {
-        let rule = match self.by_prefix.get(&net) {
-            Some(&id) => id,
-            None => {
-                let id = self.rules.len() as RuleId;
-                self.by_prefix.insert(net, id);
-                self.rules
-                    .push((net.to_string().into(), Target::Prefix(net)));
-                id
-            }
-        };
-        self.add_member(rule, set, ports);
+        self.add(Target::Prefix(net), set, ports);
     }
 
     pub fn build(mut self) -> Matcher {
-        // Group members per rule, keeping insertion (catalogue) order within a rule.
-        self.members.sort_by_key(|&(rule, _)| rule);
-        self.members.dedup();
+        let n = self.targets.len();
+        let mut canonical: Vec<RuleId> = (0..n as RuleId).collect();
         let mut names = trie::NameTableBuilder::default();
         let mut prefixes = Vec::new();
-        let mut rules = Vec::with_capacity(self.rules.len());
-        let mut at = 0;
-        for (id, (text, target)) in self.rules.into_iter().enumerate() {
+        let mut globs: FxHashMap<&str, RuleId> = FxHashMap::default();
+        for (id, t) in self.targets.iter().enumerate() {
             let id = id as RuleId;
+            match t {
+                Target::Pattern(HostPattern::Exact(n)) => names.insert_exact(n, id),
+                Target::Pattern(p @ HostPattern::Suffix(_)) => {
+                    names.insert_suffix(p.suffix().unwrap_or_default(), id)
+                }
+                Target::Pattern(p @ HostPattern::Glob(g)) => match globs.get(g.as_str()) {
+                    Some(&first) => canonical[id as usize] = first,
+                    None => {
+                        globs.insert(g, id);
+                        names.insert_glob(g, p.specificity(), id);
+                    }
+                },
+                Target::Prefix(net) => prefixes.push((*net, id)),
+            }
+        }
+        let built = names.build();
+        let addrs = cidr::PrefixTable::build(&prefixes, n);
+        for &(dup, first) in built.aliases.iter().chain(addrs.aliases()) {
+            canonical[dup as usize] = first;
+        }
+        // Group members per canonical rule, keeping insertion (catalogue) order within one.
+        for (rule, _) in &mut self.members {
+            *rule = canonical[*rule as usize];
+        }
+        self.members.sort_by_key(|&(rule, _)| rule);
+        self.members.dedup();
+        let members: Vec<Member> = self.members.iter().map(|&(_, m)| m).collect();
+        let mut rules = Vec::with_capacity(n);
+        let mut at = 0;
+        for (id, target) in self.targets.into_iter().enumerate() {
             let begin = at;
-            while at < self.members.len() && self.members[at].0 == id {
+            while at < self.members.len() && self.members[at].0 == id as RuleId {
                 at += 1;
             }
-            let members: Box<[Member]> = self.members[begin..at].iter().map(|&(_, m)| m).collect();
-            let any_port = members
+            let any_port = members[begin..at]
                 .iter()
                 .any(|m| self.ports[m.ports as usize].is_unrestricted());
-            match &target {
-                Target::Pattern(HostPattern::Exact(n)) => names.insert_exact(n, id),
-                Target::Pattern(HostPattern::Suffix(s)) => names.insert_suffix(s, id),
-                Target::Pattern(p @ HostPattern::Glob(g)) => {
-                    names.insert_glob(g, p.specificity(), id)
-                }
-                Target::Prefix(n) => prefixes.push((*n, id)),
-            }
+            // A merged duplicate keeps its target but no members: nothing refers to it.
             rules.push(Rule {
-                text,
-                members,
+                target,
+                members: (begin as u32, at as u32),
                 any_port,
             });
         }
+        let live = rules.iter().filter(|r| r.members.0 != r.members.1).count();
         Matcher {
-            names: names.build(),
-            addrs: cidr::PrefixTable::build(&prefixes, rules.len()),
+            names: built.table,
+            addrs,
             rules,
+            live,
+            members,
             ports: self.ports,
         }
     }
@@ -179,6 +208,9 @@ pub struct Matcher {
     names: trie::NameTable,
     addrs: cidr::PrefixTable,
     rules: Vec<Rule>,
+    /// Rules that are not merged duplicates.
+    live: usize,
+    members: Vec<Member>,
     ports: Vec<Ports>,
 }
 
@@ -188,9 +220,14 @@ impl Matcher {
     fn accepts(&self, rule: RuleId, q: PortQuery) -> bool {
         let r = &self.rules[rule as usize];
         r.any_port
-            || r.members
+            || self
+                .rule_members(r)
                 .iter()
                 .any(|m| self.ports[m.ports as usize].allows(q.proto, q.port))
+    }
+
+    fn rule_members(&self, r: &Rule) -> &[Member] {
+        &self.members[r.members.0 as usize..r.members.1 as usize]
     }
 
     /// The most specific rule for a normalised host name: an exact name beats every wildcard,
@@ -219,8 +256,7 @@ impl Matcher {
 
     /// The members of `rule` reachable on the queried port (all of them without a port).
     pub fn members(&self, id: RuleId, port: Option<PortQuery>) -> impl Iterator<Item = &Member> {
-        self.rules[id as usize]
-            .members
+        self.rule_members(&self.rules[id as usize])
             .iter()
             .filter(move |m| match port {
                 None => true,
@@ -228,8 +264,9 @@ impl Matcher {
             })
     }
 
+    /// Number of distinct patterns and prefixes.
     pub fn rule_count(&self) -> usize {
-        self.rules.len()
+        self.live
     }
 
     pub fn trie_nodes(&self) -> usize {

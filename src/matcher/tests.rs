@@ -37,7 +37,8 @@ fn build(rules: &[(&str, Ports)]) -> (Matcher, Reference) {
 }
 
 fn name_rule(m: &Matcher, host: &str, q: Option<PortQuery>) -> Option<String> {
-    m.lookup_name(host, q).map(|id| m.rule(id).text.to_string())
+    m.lookup_name(host, q)
+        .map(|id| m.rule(id).target.to_string())
 }
 
 const TCP443: Option<PortQuery> = Some(PortQuery {
@@ -128,7 +129,7 @@ fn longest_prefix_decides_with_port_filter() {
     ]);
     let rule = |ip: &str, q| {
         m.lookup_ip(ip.parse().unwrap(), q)
-            .map(|r| m.rule(r).text.to_string())
+            .map(|r| m.rule(r).target.to_string())
     };
     assert_eq!(rule("52.96.1.9", None).as_deref(), Some("52.96.1.0/24"));
     assert_eq!(rule("52.96.1.9", TCP443).as_deref(), Some("52.96.0.0/14"));
@@ -276,10 +277,10 @@ proptest! {
         let (m, r) = build(&refs);
         for a in probes.iter().map(|&a| 0x0a00_0000 | (a & 0x00ff_ffff)).chain(addrs) {
             let ip = IpAddr::from(std::net::Ipv4Addr::from(a));
-            let got = m.lookup_ip(ip, q).map(|id| m.rule(id).text.to_string());
+            let got = m.lookup_ip(ip, q).map(|id| m.rule(id).target.to_string());
             prop_assert_eq!(got, r.lookup_ip(ip, q), "ip {}", ip);
             let ip = v6(a);
-            let got = m.lookup_ip(ip, q).map(|id| m.rule(id).text.to_string());
+            let got = m.lookup_ip(ip, q).map(|id| m.rule(id).target.to_string());
             prop_assert_eq!(got, r.lookup_ip(ip, q), "ip {}", ip);
         }
     }

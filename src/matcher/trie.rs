@@ -17,8 +17,6 @@
 //! Globs the trie cannot express hang off the node of their fixed trailing labels and are
 //! tried only when the walk passes it.
 
-use rustc_hash::FxHashMap;
-
 use super::glob;
 use super::RuleId;
 
@@ -95,6 +93,11 @@ struct Slot {
 }
 
 const EMPTY: u64 = 0;
+const EMPTY_SLOT: Slot = Slot {
+    key: EMPTY,
+    exact: NONE,
+    wild: NO_WILD,
+};
 const HAS_GLOBS: u32 = 1 << 31;
 const NO_WILD: u32 = HAS_GLOBS - 1;
 
@@ -142,27 +145,53 @@ pub struct NameTable {
     root_globs: Vec<u32>,
 }
 
-/// Builder for [`NameTable`]. Inserting the same pattern twice keeps the first rule id (the
-/// matcher builder never does that).
+/// Builder for [`NameTable`].
 #[derive(Default)]
-pub struct NameTableBuilder {
-    exact: Vec<(Box<str>, RuleId)>,
-    suffix: Vec<(Box<str>, RuleId)>,
+pub struct NameTableBuilder<'a> {
+    exact: Vec<(&'a str, RuleId)>,
+    suffix: Vec<(&'a str, RuleId)>,
     globs: Vec<Glob>,
 }
 
-impl NameTableBuilder {
-    pub fn insert_exact(&mut self, name: &str, rule: RuleId) {
+/// A built table, and the rules found to repeat an earlier rule's pattern.
+pub struct Built {
+    pub table: NameTable,
+    /// (duplicate, canonical): the duplicate's pattern is the canonical rule's, which has
+    /// the lower id; only the canonical id appears in the table.
+    pub aliases: Vec<(RuleId, RuleId)>,
+}
+
+/// One trie level of one inserted name, before the levels are grouped into nodes.
+#[derive(Clone, Copy)]
+struct Entry {
+    key: u64,
+    check: u32,
+    /// The level's suffix, in the builder's text arena.
+    text_off: u32,
+    text_len: u16,
+    kind: u8,
+    /// Rule (exact, suffix) or glob index (glob anchor); unused on path levels.
+    rule: u32,
+}
+
+const PATH: u8 = 0;
+const EXACT: u8 = 1;
+const SUFFIX: u8 = 2;
+const ANCHOR: u8 = 3;
+
+impl<'a> NameTableBuilder<'a> {
+    pub fn insert_exact(&mut self, name: &'a str, rule: RuleId) {
         debug_assert!(rule < NO_WILD);
-        self.exact.push((name.into(), rule));
+        self.exact.push((name, rule));
     }
 
     /// `*.suffix`, given the suffix. Rule ids must stay below 2^31 - 1.
-    pub fn insert_suffix(&mut self, suffix: &str, rule: RuleId) {
+    pub fn insert_suffix(&mut self, suffix: &'a str, rule: RuleId) {
         debug_assert!(rule < NO_WILD);
-        self.suffix.push((suffix.into(), rule));
+        self.suffix.push((suffix, rule));
     }
 
+    /// A glob; each glob pattern must be inserted once.
     pub fn insert_glob(&mut self, pattern: &str, specificity: u32, rule: RuleId) {
         self.globs.push(Glob {
             pattern: pattern.into(),
@@ -171,9 +200,9 @@ impl NameTableBuilder {
         });
     }
 
-    pub fn build(self) -> NameTable {
+    pub fn build(self) -> Built {
         // A seed whose keys collide between two different suffixes would make the table
-        // ambiguous; try another (with 64-bit keys this essentially never loops).
+        // ambiguous; try another (with 64+32-bit identities this essentially never loops).
         let mut seed = K2 ^ (self.exact.len() as u64).wrapping_mul(K1);
         loop {
             if let Some(t) = self.try_build(seed) {
@@ -183,157 +212,134 @@ impl NameTableBuilder {
         }
     }
 
-    fn try_build(&self, seed: u64) -> Option<NameTable> {
-        let mut b = Building {
-            seed,
-            index: FxHashMap::default(),
-            nodes: Vec::new(),
-            text: String::new(),
-            node_globs: Vec::new(),
-        };
-        for (name, rule) in &self.exact {
-            let n = b.node_for(name)?;
-            if b.nodes[n].exact == NONE {
-                b.nodes[n].exact = *rule;
-            }
-        }
-        for (suffix, rule) in &self.suffix {
-            let n = b.node_for(suffix)?;
-            if b.nodes[n].wildcard == NONE {
-                b.nodes[n].wildcard = *rule;
-            }
-        }
-        let mut root_globs = Vec::new();
-        for (i, g) in self.globs.iter().enumerate() {
-            let anchor = glob::anchor_labels(&g.pattern);
-            if anchor.is_empty() {
-                root_globs.push(i as u32);
-            } else {
-                let n = b.node_for(anchor)?;
-                b.node_globs.push((n as u32, i as u32));
-            }
-        }
-        // Globs grouped by node, so each node refers to one contiguous run.
-        b.node_globs.sort_unstable();
-        let mut glob_order = Vec::with_capacity(b.node_globs.len());
-        for (k, &(n, g)) in b.node_globs.iter().enumerate() {
-            let node = &mut b.nodes[n as usize];
-            if node.globs_start == node.globs_end {
-                node.globs_start = k as u32;
-            }
-            node.globs_end = k as u32 + 1;
-            glob_order.push(g);
-        }
-        let mut all: Vec<Glob> = glob_order
+    /// Builds by sorting rather than by inserting: every level of every name becomes an
+    /// [`Entry`]; sorting the entries by key groups each node's entries together and puts
+    /// the nodes in slot order, so the table is filled front to back. Random inserts into a
+    /// table of millions of slots would instead pay a cache and TLB miss per level.
+    fn try_build(&self, seed: u64) -> Option<Built> {
+        let check_seed = seed.rotate_left(32) ^ K1;
+        let names = self.exact.len() + self.suffix.len() + self.globs.len();
+        let mut text = String::new();
+        let mut entries: Vec<Entry> = Vec::with_capacity(names * 3);
+        let named = self
+            .exact
             .iter()
-            .map(|&g| self.globs[g as usize].clone())
-            .collect();
-        let base = all.len() as u32;
-        all.extend(root_globs.iter().map(|&g| self.globs[g as usize].clone()));
-        let root_globs = (base..all.len() as u32).collect();
+            .map(|&(n, r)| (n, EXACT, r))
+            .chain(self.suffix.iter().map(|&(n, r)| (n, SUFFIX, r)))
+            .chain(
+                self.globs
+                    .iter()
+                    .enumerate()
+                    .map(|(i, g)| (glob::anchor_labels(&g.pattern), ANCHOR, i as u32))
+                    .filter(|(anchor, _, _)| !anchor.is_empty()),
+            );
+        for (name, kind, rule) in named {
+            let off = text.len();
+            text.push_str(name);
+            let buf = name.as_bytes();
+            let (mut key, mut check) = (seed, check_seed);
+            let mut end = buf.len();
+            loop {
+                let start = prev_dot(buf, end).map_or(0, |i| i + 1);
+                key = step(key, buf, start, end);
+                check = step(check, buf, start, end);
+                if key == EMPTY {
+                    return None;
+                }
+                entries.push(Entry {
+                    key,
+                    check: (check >> 32) as u32,
+                    text_off: (off + start) as u32,
+                    text_len: (buf.len() - start) as u16,
+                    kind: if start == 0 { kind } else { PATH },
+                    rule,
+                });
+                if start == 0 {
+                    break;
+                }
+                end = start - 1;
+            }
+        }
+        // Within a node: path levels first, then each kind with the lowest rule first, so the
+        // first rule of a pattern is its canonical one.
+        entries.sort_unstable_by_key(|e| (e.key, e.kind, e.rule));
 
-        // Load factor between 1/3 and 2/3: short probe runs, mostly within one cache line.
-        let capacity = (b.nodes.len() + b.nodes.len() / 2)
-            .next_power_of_two()
-            .max(16);
+        let distinct = entries.chunk_by(|a, b| a.key == b.key).count();
+        let capacity = (distinct + distinct / 2).next_power_of_two().max(16);
         let bits = capacity.trailing_zeros();
-        let mut slots = vec![
-            Slot {
-                key: EMPTY,
-                exact: NONE,
-                wild: NO_WILD,
-            };
-            capacity
-        ]
-        .into_boxed_slice();
-        let mut slot_node = vec![NONE; capacity].into_boxed_slice();
         let mask = capacity - 1;
-        for (&key, &node) in &b.index {
-            let mut i = (key >> (64 - bits)) as usize;
+        let mut slots = vec![EMPTY_SLOT; capacity].into_boxed_slice();
+        let mut slot_node = vec![NONE; capacity].into_boxed_slice();
+        let mut nodes: Vec<Node> = Vec::with_capacity(distinct);
+        let mut globs: Vec<Glob> = Vec::with_capacity(self.globs.len());
+        let mut aliases = Vec::new();
+        for group in entries.chunk_by(|a, b| a.key == b.key) {
+            let first = group[0];
+            if group.iter().any(|e| e.check != first.check) {
+                return None;
+            }
+            let mut node = Node {
+                exact: NONE,
+                wildcard: NONE,
+                globs_start: globs.len() as u32,
+                globs_end: globs.len() as u32,
+                text_start: first.text_off,
+                text_len: u32::from(first.text_len),
+            };
+            for e in group {
+                match e.kind {
+                    EXACT if node.exact == NONE => node.exact = e.rule,
+                    EXACT => aliases.push((e.rule, node.exact)),
+                    SUFFIX if node.wildcard == NONE => node.wildcard = e.rule,
+                    SUFFIX => aliases.push((e.rule, node.wildcard)),
+                    ANCHOR => {
+                        globs.push(self.globs[e.rule as usize].clone());
+                        node.globs_end = globs.len() as u32;
+                    }
+                    _ => {}
+                }
+            }
+            let mut i = (first.key >> (64 - bits)) as usize;
             while slots[i].key != EMPTY {
                 i = (i + 1) & mask;
             }
-            let n = &b.nodes[node as usize];
-            let mut wild = if n.wildcard == NONE {
+            let mut wild = if node.wildcard == NONE {
                 NO_WILD
             } else {
-                n.wildcard
+                node.wildcard
             };
-            if n.globs_start != n.globs_end {
+            if node.globs_start != node.globs_end {
                 wild |= HAS_GLOBS;
             }
             slots[i] = Slot {
-                key,
-                exact: n.exact,
+                key: first.key,
+                exact: node.exact,
                 wild,
             };
-            slot_node[i] = node;
+            slot_node[i] = nodes.len() as u32;
+            nodes.push(node);
         }
-        Some(NameTable {
-            seed,
-            slots,
-            slot_node,
-            shift: 64 - bits,
-            nodes: b.nodes,
-            text: b.text,
-            globs: all,
-            root_globs,
+        let base = globs.len() as u32;
+        globs.extend(
+            self.globs
+                .iter()
+                .filter(|g| glob::anchor_labels(&g.pattern).is_empty())
+                .cloned(),
+        );
+        let root_globs = (base..globs.len() as u32).collect();
+        Some(Built {
+            table: NameTable {
+                seed,
+                slots,
+                slot_node,
+                shift: 64 - bits,
+                nodes,
+                text,
+                globs,
+                root_globs,
+            },
+            aliases,
         })
-    }
-}
-
-struct Building {
-    seed: u64,
-    index: FxHashMap<u64, u32>,
-    nodes: Vec<Node>,
-    text: String,
-    node_globs: Vec<(u32, u32)>,
-}
-
-impl Building {
-    /// The node for `name`, with every node on the path created. `None` if a key collides
-    /// with a different suffix under this seed.
-    fn node_for(&mut self, name: &str) -> Option<usize> {
-        let buf = name.as_bytes();
-        let mut key = self.seed;
-        let mut end = buf.len();
-        loop {
-            let start = prev_dot(buf, end).map_or(0, |i| i + 1);
-            key = step(key, buf, start, end);
-            if key == EMPTY {
-                return None;
-            }
-            let suffix = &name[start..];
-            let node = match self.index.get(&key) {
-                Some(&n) => {
-                    let nd = self.nodes[n as usize];
-                    let t =
-                        &self.text[nd.text_start as usize..(nd.text_start + nd.text_len) as usize];
-                    if t != suffix {
-                        return None;
-                    }
-                    n as usize
-                }
-                None => {
-                    let n = self.nodes.len();
-                    self.nodes.push(Node {
-                        exact: NONE,
-                        wildcard: NONE,
-                        globs_start: 0,
-                        globs_end: 0,
-                        text_start: self.text.len() as u32,
-                        text_len: suffix.len() as u32,
-                    });
-                    self.text.push_str(suffix);
-                    self.index.insert(key, n as u32);
-                    n
-                }
-            };
-            if start == 0 {
-                return Some(node);
-            }
-            end = start - 1;
-        }
     }
 }
 
@@ -560,7 +566,7 @@ mod tests {
         let mut b = NameTableBuilder::default();
         b.insert_exact("a.example.com", 0);
         b.insert_suffix("example.com", 1);
-        let mut t = b.build();
+        let mut t = b.build().table;
         // Corrupt the table as a collision would: make the key of "b.example.com" point at
         // the node of "a.example.com".
         let key = |k: u64, label: &[u8]| step(k, label, 0, label.len());
