@@ -65,7 +65,12 @@ impl Snapshot {
     /// Compiles a catalogue. Inbound entries are left out of the matchers: they describe
     /// Microsoft connecting in, never a destination a browser or proxy connects to.
     pub fn compile(catalogue: Catalogue, generation: u64) -> Snapshot {
-        let mut allow = MatcherBuilder::new();
+        let size: usize = catalogue
+            .sets
+            .iter()
+            .map(|s| s.hosts.len() + s.prefixes.len())
+            .sum();
+        let mut allow = MatcherBuilder::with_capacity(size);
         let mut supplement = MatcherBuilder::new();
         let mut deny = MatcherBuilder::new();
         for (i, set) in catalogue.sets.iter().enumerate() {

@@ -140,10 +140,11 @@ pub fn parse(
 
 fn line_of(text: &str, span: Option<std::ops::Range<usize>>) -> String {
     match span {
-        Some(r) if r.start <= text.len() => {
-            format!(" (line {})", text[..r.start].matches('\n').count() + 1)
-        }
-        _ => String::new(),
+        Some(r) => match text.get(..r.start) {
+            Some(before) => format!(" (line {})", before.matches('\n').count() + 1),
+            None => String::new(),
+        },
+        None => String::new(),
     }
 }
 

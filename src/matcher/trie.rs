@@ -513,6 +513,24 @@ mod tests {
     use super::*;
 
     #[test]
+    fn deep_names() {
+        let deep = "a.b.c.d.e.f.g.h.i.example.com";
+        let mut b = NameTableBuilder::default();
+        b.insert_exact(deep, 0);
+        b.insert_suffix("e.f.g.h.i.example.com", 1);
+        b.insert_suffix("b.c.d.e.f.g.h.i.example.com", 2);
+        let t = b.build().table;
+        assert_eq!(t.lookup(deep, |_| true), Some(0));
+        assert_eq!(t.lookup("x.c.d.e.f.g.h.i.example.com", |_| true), Some(1));
+        assert_eq!(
+            t.lookup("z.a.b.c.d.e.f.g.h.i.example.com", |_| true),
+            Some(2)
+        );
+        assert_eq!(t.lookup("x.b.c.d.e.f.g.h.i.example.com", |_| true), Some(2));
+        assert_eq!(t.lookup("x.y.z.w.v.u.t.s.r.q.example.com", |_| true), None);
+    }
+
+    #[test]
     fn prev_dot_finds_the_last_dot() {
         for name in [
             "",
