@@ -1,11 +1,20 @@
 #!/usr/bin/env bash
 # The whole test suite: formatting, lints, unit + property tests, end-to-end tests of the
-# real binary. Installs what the tests need on a fresh Debian machine (nothing beyond the
-# Rust toolchain so far).
+# real binary, and a cross-check against an independent reference implementation.
+# Installs what the tests need on a fresh Debian machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+need=()
+command -v python3 >/dev/null || need+=(python3)
+if [ ${#need[@]} -gt 0 ]; then
+  apt-get update -qq && apt-get install -y -qq "${need[@]}"
+fi
 
 cargo fmt --check
 cargo clippy --all-targets --locked -- -D warnings
 # Property tests: compiled matcher vs naive reference. Raise for a longer soak.
 PROPTEST_CASES="${PROPTEST_CASES:-1024}" cargo test --locked
+# Decisions vs a reference written in Python from the README's rules alone.
+cargo build --locked --quiet
+python3 scripts/crosscheck-ms365.py target/debug/pacwarden tests/data/ms365/worldwide-trimmed.json
