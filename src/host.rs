@@ -264,3 +264,20 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Any input is either refused with a reason or normalised to a fixed point.
+        #[test]
+        fn normalize_never_panics_and_is_idempotent(s in "\\PC{0,80}|[a-zA-Z0-9._:\\[\\]-]{0,80}") {
+            if let Ok(h) = normalize(&s) {
+                let again = normalize(&h.to_string());
+                prop_assert_eq!(again, Ok(h));
+            }
+        }
+    }
+}

@@ -213,6 +213,12 @@ impl Snapshot {
     }
 }
 
+/// Snapshots are shared by every request task.
+const _: () = {
+    const fn send_sync<T: Send + Sync>() {}
+    send_sync::<Snapshot>();
+};
+
 #[cfg(test)]
 mod tests {
     use super::*;

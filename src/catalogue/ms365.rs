@@ -72,15 +72,8 @@ fn parse_set(f: &Fields<'_>, p: &mut Problems, source: usize) -> Option<Endpoint
         None if f.get("serviceArea").is_none() => p.push(&f.entry, "serviceArea", "missing"),
         None => {}
     }
-    match f.string(p, "category") {
-        Some(c) => match Category::parse(c) {
-            Some(c) => set.category = c,
-            None => p.push(
-                &f.entry,
-                "category",
-                format!("{c:?} is not Optimize, Allow or Default"),
-            ),
-        },
+    match f.choice(p, "category", Category::parse, "Optimize, Allow or Default") {
+        Some(c) => set.category = c,
         None if f.get("category").is_none() => p.push(&f.entry, "category", "missing"),
         None => {}
     }

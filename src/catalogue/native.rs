@@ -178,35 +178,17 @@ fn parse_set(
     let mut set = EndpointSet::new(id, source);
     set.service_area = f.string(p, "service_area").unwrap_or("Custom").to_owned();
     set.uncategorised = f.get("category").is_none();
-    if let Some(c) = f.string(p, "category") {
-        match Category::parse(c) {
-            Some(c) => set.category = c,
-            None => p.push(
-                &f.entry,
-                "category",
-                format!("{c:?} is not Optimize, Allow or Default"),
-            ),
-        }
+    let or_of = "Optimize, Allow or Default";
+    if let Some(c) = f.choice(p, "category", Category::parse, or_of) {
+        set.category = c;
     }
-    if let Some(d) = f.string(p, "direction") {
-        match Direction::parse(d) {
-            Some(d) => set.direction = d,
-            None => p.push(
-                &f.entry,
-                "direction",
-                format!("{d:?} is not outbound, inbound or trusted-site"),
-            ),
-        }
+    let dirs = "outbound, inbound or trusted-site";
+    if let Some(d) = f.choice(p, "direction", Direction::parse, dirs) {
+        set.direction = d;
     }
-    if let Some(a) = f.string(p, "action") {
-        match Action::parse(a) {
-            Some(a) => set.action = a,
-            None => p.push(
-                &f.entry,
-                "action",
-                format!("{a:?} is not allow, deny, direct or proxy"),
-            ),
-        }
+    let actions = "allow, deny, direct or proxy";
+    if let Some(a) = f.choice(p, "action", Action::parse, actions) {
+        set.action = a;
     }
     set.required = f.bool(p, "required").unwrap_or(false);
     set.express_route = f.bool(p, "express_route").unwrap_or(false);

@@ -161,6 +161,23 @@ impl<'a> Fields<'a> {
         }
     }
 
+    /// A string that must be one of a fixed set of words, parsed by `parse`; `expected`
+    /// names the accepted words in the problem.
+    pub(crate) fn choice<T>(
+        &self,
+        p: &mut Problems,
+        key: &str,
+        parse: fn(&str) -> Option<T>,
+        expected: &str,
+    ) -> Option<T> {
+        let text = self.string(p, key)?;
+        let parsed = parse(text);
+        if parsed.is_none() {
+            p.push(&self.entry, key, format!("{text:?} is not {expected}"));
+        }
+        parsed
+    }
+
     /// An array of strings; each wrong item is its own problem (`field[3]`).
     pub(crate) fn strings(&self, p: &mut Problems, key: &str) -> Vec<(String, &'a str)> {
         match self.get(key) {
@@ -213,5 +230,33 @@ pub(crate) fn kind(v: &Value) -> &'static str {
         Value::String(_) => "a string",
         Value::Array(_) => "an array",
         Value::Object(_) => "a table",
+    }
+}
+
+#[cfg(test)]
+mod props {
+    use crate::catalogue::{ms365, native, Placeholders};
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Loaders answer every input with sets or problems, never a panic.
+        #[test]
+        fn loaders_never_panic(s in "\\PC{0,200}") {
+            let _ = ms365::parse(&s, "f.json", 0);
+            let _ = native::parse(&s, "f.toml", 0, &Placeholders::default());
+        }
+
+        /// Structurally plausible but wrong entries are reported, not panicked on.
+        #[test]
+        fn loaders_survive_mangled_entries(
+            id in prop::sample::select(vec!["1", "\"x\"", "-1", "1.5", "[]", "null", "99999999999999999999"]),
+            url in prop::sample::select(vec!["\"a.example.com\"", "\"*\"", "\"\"", "7", "\"a..b\"", "\"\\u0000\""]),
+            ports in prop::sample::select(vec!["\"80\"", "\"0\"", "\"70000\"", "\"1-\"", "[80]", "80", "\"\""]),
+        ) {
+            let json = format!(r#"[{{"id": {id}, "serviceArea": "Common", "category": "Allow", "urls": [{url}], "tcpPorts": {ports}}}]"#);
+            let _ = ms365::parse(&json, "f.json", 0);
+            let toml = format!("[[sets]]\nid = {id}\nhosts = [{url}]\ntcp_ports = {ports}\n");
+            let _ = native::parse(&toml, "f.toml", 0, &Placeholders::default());
+        }
     }
 }
