@@ -35,6 +35,14 @@ pub struct ConfigArg {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Serve /decide and the ops endpoints over HTTP; SIGHUP reloads, SIGTERM stops.
+    Serve {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// Listen address (overrides server.listen and PACWARDEN_SERVER__LISTEN).
+        #[arg(long, value_name = "ADDR")]
+        listen: Option<std::net::SocketAddr>,
+    },
     /// Validate configuration and every catalogue source; print counts per source.
     /// Exits 1 listing every problem.
     Check(ConfigArg),
@@ -90,6 +98,7 @@ fn parse_proto(s: &str) -> Result<Proto, String> {
 /// Runs the parsed command line.
 pub fn run(cli: Cli) -> ExitCode {
     match cli.command {
+        Command::Serve { config, listen } => crate::app::serve(config.config, listen),
         Command::Check(c) => check(c.config),
         Command::Decide {
             config,

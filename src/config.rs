@@ -5,6 +5,7 @@
 //! waiting for the next reload. Paths are relative to the config file's directory, so a
 //! config directory can be moved or mounted anywhere as a whole.
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use figment::providers::{Env, Format, Serialized, Toml};
@@ -20,6 +21,65 @@ pub const ENV_PREFIX: &str = "PACWARDEN_";
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     pub catalogue: CatalogueConfig,
+    pub server: ServerConfig,
+    pub log: LogConfig,
+}
+
+/// The HTTP listener. Changing these needs a restart; a reload says so in the log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Address to listen on. Loopback by default; `0.0.0.0:80` in production.
+    pub listen: SocketAddr,
+    /// `Cache-Control: max-age` on `/decide` answers, so proxies can cache them.
+    pub decide_max_age_secs: u64,
+    /// A client that has not sent its request headers within this time is disconnected.
+    pub header_read_timeout_secs: u64,
+    /// Largest request head (request line and headers) accepted.
+    pub max_header_bytes: usize,
+    /// Connections served at once; further ones wait in the kernel's accept queue.
+    pub max_connections: usize,
+    /// On SIGTERM/SIGINT, how long in-flight requests may take before the process exits.
+    pub shutdown_grace_secs: u64,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            decide_max_age_secs: 300,
+            header_read_timeout_secs: 10,
+            max_header_bytes: 16 * 1024,
+            max_connections: 10_000,
+            shutdown_grace_secs: 10,
+        }
+    }
+}
+
+/// Log output.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// `text` or `json`.
+    pub format: LogFormat,
+    /// A tracing filter such as `info` or `pacwarden=debug`; `RUST_LOG` overrides it.
+    pub level: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            format: LogFormat::Text,
+            level: "info".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -5,11 +5,15 @@
 //! Data flows one way: [`catalogue`] sources → [`snapshot`] (compiled with [`matcher`]) →
 //! callers. [`host`] normalises every host the same way for every caller.
 
+pub mod app;
 pub mod catalogue;
 pub mod cli;
 pub mod config;
 pub mod host;
+pub mod http;
 pub mod load;
 pub mod matcher;
 pub mod profile;
+pub mod reload;
 pub mod snapshot;
+pub mod state;

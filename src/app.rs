@@ -1,0 +1,147 @@
+//! `pacwarden serve`: wires configuration → first snapshot → state → listener → reloader →
+//! shutdown. Owns task lifetimes, not domain logic.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+use tokio::signal::unix::{signal, SignalKind};
+
+use crate::config::{Loaded, LogConfig, LogFormat};
+use crate::reload::{self, Reloader};
+use crate::state::State;
+
+/// Runs the server until SIGTERM or SIGINT.
+pub fn serve(config_path: Option<PathBuf>, listen: Option<SocketAddr>) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    runtime.block_on(run(config_path, listen))
+}
+
+async fn run(config_path: Option<PathBuf>, listen: Option<SocketAddr>) -> ExitCode {
+    // Before anything slow: from here on SIGHUP means "reload", never "terminate".
+    let hup = match signal(SignalKind::hangup()) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: cannot install the SIGHUP handler: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let config = match Loaded::load(config_path.as_deref()) {
+        Ok(c) => c,
+        Err(e) => {
+            for line in e.to_string().lines() {
+                eprintln!("error: {line}");
+            }
+            return ExitCode::from(1);
+        }
+    };
+    init_logging(&config.config.log);
+    let mut server = config.config.server.clone();
+    if let Some(addr) = listen {
+        server.listen = addr;
+    }
+    let first = {
+        let config = config.clone();
+        tokio::task::spawn_blocking(move || crate::load::snapshot(&config, 1)).await
+    };
+    let snap = match first {
+        Ok(Ok(s)) => s,
+        Ok(Err(problems)) => {
+            for p in &problems {
+                tracing::error!(problem = p.as_str(), "catalogue problem");
+            }
+            tracing::error!(
+                problems = problems.len(),
+                "no valid catalogue to serve; exiting"
+            );
+            return ExitCode::from(1);
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "loading the catalogue failed");
+            return ExitCode::from(1);
+        }
+    };
+    for (i, s) in snap.catalogue().sources.iter().enumerate() {
+        let c = snap.catalogue().counts(i);
+        tracing::info!(
+            source = s.name.as_str(),
+            version = s.version.as_str(),
+            sets = c.sets,
+            hosts = c.hosts,
+            prefixes = c.prefixes_v4 + c.prefixes_v6,
+            "catalogue source"
+        );
+    }
+    tracing::info!(
+        generation = 1,
+        version = snap.version(),
+        rules = snap.rule_count(),
+        "catalogue loaded"
+    );
+    let state = Arc::new(State::new(snap));
+    let listener = match TcpListener::bind(server.listen).await {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::error!(addr = %server.listen, error = %e, "cannot listen");
+            return ExitCode::from(1);
+        }
+    };
+    match listener.local_addr() {
+        Ok(addr) => tracing::info!("listening on http://{addr}"),
+        Err(e) => tracing::warn!(error = %e, "listening, address unknown"),
+    }
+    let (tx, rx) = reload::channel();
+    tokio::spawn(reload::forward_sighup(hup, tx));
+    let reloader = Reloader {
+        config_path,
+        server: config.config.server.clone(),
+        state: state.clone(),
+        generation: 1,
+    };
+    tokio::spawn(reloader.run(rx));
+    crate::http::serve(listener, state, server, shutdown_signal()).await;
+    ExitCode::SUCCESS
+}
+
+/// Resolves on SIGTERM or SIGINT.
+async fn shutdown_signal() {
+    let term = signal(SignalKind::terminate());
+    let int = signal(SignalKind::interrupt());
+    match (term, int) {
+        (Ok(mut term), Ok(mut int)) => {
+            tokio::select! {
+                _ = term.recv() => tracing::info!("SIGTERM received"),
+                _ = int.recv() => tracing::info!("SIGINT received"),
+            }
+        }
+        _ => {
+            tracing::warn!("cannot install SIGTERM/SIGINT handlers; stop with SIGKILL");
+            std::future::pending::<()>().await;
+        }
+    }
+}
+
+fn init_logging(cfg: &LogConfig) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env()
+        .or_else(|_| EnvFilter::try_new(&cfg.level))
+        .unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stdout);
+    let _ = match cfg.format {
+        LogFormat::Json => builder.json().try_init(),
+        LogFormat::Text => builder.with_ansi(false).try_init(),
+    };
+}

@@ -1,0 +1,359 @@
+//! Routing and the small handlers:
+//!
+//! - `GET /decide?host=H[&port=N][&proto=tcp|udp][&profile=P]` (or `ip=`): 200 with the
+//!   decision JSON when allowed, 403 with it when denied, 400 `{"error": …}` for bad input;
+//! - `GET /healthz`: the process is alive;
+//! - `GET /readyz`: a catalogue is loaded and the server is not shutting down;
+//! - `GET /catalogue`: the merged catalogue as JSON;
+//! - anything else 404, a wrong method 405.
+//!
+//! Handlers read one snapshot for the whole request and never parse catalogues.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::header::{self, HeaderValue};
+use hyper::{Method, Request, Response, StatusCode};
+use serde::Serialize;
+
+use crate::catalogue::{Catalogue, Proto};
+use crate::config::ServerConfig;
+use crate::host;
+use crate::matcher::PortQuery;
+use crate::profile::Profile;
+use crate::snapshot::Verdict;
+use crate::state::State;
+
+type Resp = Response<Full<Bytes>>;
+
+pub struct Routes {
+    state: Arc<State>,
+    decide_cache: HeaderValue,
+}
+
+impl Routes {
+    pub fn new(state: Arc<State>, cfg: &ServerConfig) -> Routes {
+        let decide_cache = HeaderValue::from_str(&format!("max-age={}", cfg.decide_max_age_secs))
+            .unwrap_or(HeaderValue::from_static("no-cache"));
+        Routes {
+            state,
+            decide_cache,
+        }
+    }
+
+    pub fn handle(&self, req: Request<Incoming>, _peer: SocketAddr) -> Resp {
+        let path = req.uri().path();
+        let known = matches!(path, "/decide" | "/healthz" | "/readyz" | "/catalogue");
+        if !known {
+            return error(StatusCode::NOT_FOUND, "no such resource");
+        }
+        if req.method() != Method::GET && req.method() != Method::HEAD {
+            let mut r = error(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "only GET and HEAD are allowed",
+            );
+            r.headers_mut()
+                .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
+            return r;
+        }
+        if has_body(&req) {
+            return error(StatusCode::BAD_REQUEST, "GET requests carry no body");
+        }
+        let mut resp = match path {
+            "/decide" => self.decide(req.uri().query().unwrap_or("")),
+            "/healthz" => text(StatusCode::OK, "ok\n"),
+            "/readyz" if self.state.is_ready() => text(StatusCode::OK, "ready\n"),
+            "/readyz" => text(StatusCode::SERVICE_UNAVAILABLE, "shutting down\n"),
+            _ => self.catalogue(),
+        };
+        if req.method() == Method::HEAD {
+            *resp.body_mut() = Full::new(Bytes::new());
+        }
+        resp
+    }
+
+    fn decide(&self, query: &str) -> Resp {
+        let q = match DecideQuery::parse(query) {
+            Ok(q) => q,
+            Err(reason) => return error(StatusCode::BAD_REQUEST, &reason),
+        };
+        let snap = self.state.snapshot();
+        let d = snap.decide(&q.host, q.port, &q.profile);
+        let status = match d.decision {
+            Verdict::Allow => StatusCode::OK,
+            Verdict::Deny => StatusCode::FORBIDDEN,
+        };
+        let mut r = json(status, &d);
+        r.headers_mut()
+            .insert(header::CACHE_CONTROL, self.decide_cache.clone());
+        r
+    }
+
+    fn catalogue(&self) -> Resp {
+        let snap = self.state.snapshot();
+        let (ok, failed) = self.state.reloads();
+        json(
+            StatusCode::OK,
+            &CatalogueView {
+                generation: snap.generation(),
+                version: snap.version(),
+                reloads_succeeded: ok,
+                reloads_failed: failed,
+                last_success_unix: self.state.last_success(),
+                sources: sources_view(snap.catalogue()),
+                sets: sets_view(snap.catalogue()),
+            },
+        )
+    }
+}
+
+/// A request with a body: a declared length above zero, or chunked transfer.
+fn has_body(req: &Request<Incoming>) -> bool {
+    let h = req.headers();
+    h.contains_key(header::TRANSFER_ENCODING)
+        || h.get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.trim() != "0")
+}
+
+/// The parameters of `/decide`, validated.
+struct DecideQuery {
+    host: host::Host,
+    port: Option<PortQuery>,
+    profile: Profile,
+}
+
+impl DecideQuery {
+    fn parse(query: &str) -> Result<DecideQuery, String> {
+        let (mut host, mut ip, mut port, mut proto, mut profile) = (None, None, None, None, None);
+        for (k, v) in form_urlencoded::parse(query.as_bytes()) {
+            let slot = match k.as_ref() {
+                "host" => &mut host,
+                "ip" => &mut ip,
+                "port" => &mut port,
+                "proto" => &mut proto,
+                "profile" => &mut profile,
+                other => {
+                    let shown: String = other.chars().take(40).collect();
+                    return Err(format!(
+                        "unknown parameter {shown:?} (host, ip, port, proto, profile)"
+                    ));
+                }
+            };
+            if slot.is_some() {
+                return Err(format!("parameter {k:?} given more than once"));
+            }
+            *slot = Some(v.into_owned());
+        }
+        let host = match (host, ip) {
+            (Some(h), None) => host::normalize(&h).map_err(|e| format!("bad host: {e}"))?,
+            (None, Some(i)) => match host::normalize(&i) {
+                Ok(h @ host::Host::Ip(_)) => h,
+                _ => return Err("bad ip: not an IPv4 or IPv6 address".into()),
+            },
+            (Some(_), Some(_)) => return Err("give host or ip, not both".into()),
+            (None, None) => return Err("missing parameter host (or ip)".into()),
+        };
+        let proto: Proto = match proto {
+            None => Proto::Tcp,
+            Some(p) => p.parse()?,
+        };
+        let port = match port {
+            None => None,
+            Some(p) => match p.parse::<u16>() {
+                Ok(n) if n > 0 => Some(PortQuery { proto, port: n }),
+                _ => return Err("bad port: expected 1-65535".into()),
+            },
+        };
+        let profile = match profile.as_deref() {
+            None | Some("type2") => Profile::type2(),
+            Some("type1") => Profile::type1(),
+            Some(other) => {
+                let shown: String = other.chars().take(40).collect();
+                return Err(format!("unknown profile {shown:?} (type1, type2)"));
+            }
+        };
+        Ok(DecideQuery {
+            host,
+            port,
+            profile,
+        })
+    }
+}
+
+fn json(status: StatusCode, body: &impl Serialize) -> Resp {
+    match serde_json::to_vec(body) {
+        Ok(mut v) => {
+            v.push(b'\n');
+            let mut r = Response::new(Full::new(Bytes::from(v)));
+            *r.status_mut() = status;
+            r.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
+            r
+        }
+        Err(_) => text(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "cannot encode response\n",
+        ),
+    }
+}
+
+fn error(status: StatusCode, reason: &str) -> Resp {
+    #[derive(Serialize)]
+    struct Error<'a> {
+        error: &'a str,
+    }
+    json(status, &Error { error: reason })
+}
+
+fn text(status: StatusCode, body: &'static str) -> Resp {
+    let mut r = Response::new(Full::new(Bytes::from_static(body.as_bytes())));
+    *r.status_mut() = status;
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    r
+}
+
+#[derive(Serialize)]
+struct CatalogueView<'a> {
+    generation: u64,
+    version: &'a str,
+    reloads_succeeded: u64,
+    reloads_failed: u64,
+    last_success_unix: u64,
+    sources: Vec<SourceView<'a>>,
+    sets: Vec<SetView<'a>>,
+}
+
+#[derive(Serialize)]
+struct SourceView<'a> {
+    #[serde(flatten)]
+    info: &'a crate::catalogue::SourceInfo,
+    #[serde(flatten)]
+    counts: crate::catalogue::SourceCounts,
+}
+
+#[derive(Serialize)]
+struct SetView<'a> {
+    id: &'a crate::catalogue::SetId,
+    source: &'a str,
+    service_area: &'a str,
+    /// `null` for uncategorised sets.
+    category: Option<crate::catalogue::Category>,
+    required: bool,
+    express_route: bool,
+    direction: crate::catalogue::Direction,
+    action: crate::catalogue::Action,
+    hosts: Vec<HostView<'a>>,
+    prefixes: Vec<String>,
+    tcp_ports: String,
+    udp_ports: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    row: Option<u32>,
+    #[serde(skip_serializing_if = "str::is_empty")]
+    notes: &'a str,
+}
+
+#[derive(Serialize)]
+struct HostView<'a> {
+    pattern: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tcp_ports: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    udp_ports: Option<String>,
+}
+
+fn sources_view(cat: &Catalogue) -> Vec<SourceView<'_>> {
+    cat.sources
+        .iter()
+        .enumerate()
+        .map(|(i, info)| SourceView {
+            info,
+            counts: cat.counts(i),
+        })
+        .collect()
+}
+
+fn sets_view(cat: &Catalogue) -> Vec<SetView<'_>> {
+    cat.sets
+        .iter()
+        .map(|s| SetView {
+            id: &s.id,
+            source: &cat.sources[s.source].name,
+            service_area: &s.service_area,
+            category: (!s.uncategorised).then_some(s.category),
+            required: s.required,
+            express_route: s.express_route,
+            direction: s.direction,
+            action: s.action,
+            hosts: s
+                .hosts
+                .iter()
+                .map(|h| HostView {
+                    pattern: h.pattern.as_str(),
+                    tcp_ports: h.ports.as_ref().map(|p| p.tcp.to_string()),
+                    udp_ports: h.ports.as_ref().map(|p| p.udp.to_string()),
+                })
+                .collect(),
+            prefixes: s.prefixes.iter().map(ToString::to_string).collect(),
+            tcp_ports: s.ports.tcp.to_string(),
+            udp_ports: s.ports.udp.to_string(),
+            row: s.row,
+            notes: &s.notes,
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decide_query_validation() {
+        let ok =
+            |q: &str| DecideQuery::parse(q).map(|d| (d.host.to_string(), d.port, d.profile.name));
+        assert_eq!(
+            ok("host=Outlook.Office365.com.").unwrap().0,
+            "outlook.office365.com"
+        );
+        assert_eq!(
+            ok("ip=%5B%3A%3Affff%3A52.96.0.1%5D").unwrap().0,
+            "52.96.0.1"
+        );
+        let (_, port, profile) =
+            ok("host=a.example.com&port=3478&proto=udp&profile=type1").unwrap();
+        assert_eq!(
+            port,
+            Some(PortQuery {
+                proto: Proto::Udp,
+                port: 3478
+            })
+        );
+        assert_eq!(profile, "type1");
+        for (q, reason) in [
+            ("", "missing parameter"),
+            ("host=a.com&host=b.com", "more than once"),
+            ("host=a.com&ip=1.2.3.4", "not both"),
+            ("host=a.com&colour=red", "unknown parameter"),
+            ("host=a%00b.com", "bad host"),
+            ("host=%ZZ.com", "bad host"),
+            ("host=a..b", "bad host"),
+            ("ip=outlook.com", "bad ip"),
+            ("host=a.com&port=0", "bad port"),
+            ("host=a.com&port=99999", "bad port"),
+            ("host=a.com&proto=sctp", "neither tcp nor udp"),
+            ("host=a.com&profile=fast", "unknown profile"),
+        ] {
+            let err = DecideQuery::parse(q).err().unwrap_or_default();
+            assert!(err.contains(reason), "{q}: {err:?}");
+            assert!(!err.contains('\n'));
+        }
+    }
+}

@@ -1,0 +1,76 @@
+//! The served state: the current snapshot behind an `ArcSwap`, and reload counters.
+//!
+//! This is the only module that names `ArcSwap`. Request handlers take an owned `Arc` of the
+//! current snapshot for the whole request (never a guard across `.await`), so every answer
+//! comes wholly from one generation; the reloader swaps in a whole new snapshot at once.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+
+use crate::snapshot::Snapshot;
+
+pub struct State {
+    current: ArcSwap<Snapshot>,
+    reloads_ok: AtomicU64,
+    reloads_failed: AtomicU64,
+    /// Unix seconds of the last successful load (startup included).
+    last_success: AtomicU64,
+    draining: AtomicBool,
+}
+
+impl State {
+    pub fn new(first: Snapshot) -> State {
+        State {
+            current: ArcSwap::from_pointee(first),
+            reloads_ok: AtomicU64::new(0),
+            reloads_failed: AtomicU64::new(0),
+            last_success: AtomicU64::new(unix_now()),
+            draining: AtomicBool::new(false),
+        }
+    }
+
+    /// The current snapshot, owned: hold it for the whole request.
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        self.current.load_full()
+    }
+
+    /// Installs a new snapshot; requests already running keep the one they hold.
+    pub fn swap(&self, next: Snapshot) {
+        self.current.store(Arc::new(next));
+        self.reloads_ok.fetch_add(1, Ordering::Relaxed);
+        self.last_success.store(unix_now(), Ordering::Relaxed);
+    }
+
+    pub fn record_failure(&self) {
+        self.reloads_failed.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn reloads(&self) -> (u64, u64) {
+        (
+            self.reloads_ok.load(Ordering::Relaxed),
+            self.reloads_failed.load(Ordering::Relaxed),
+        )
+    }
+
+    pub fn last_success(&self) -> u64 {
+        self.last_success.load(Ordering::Relaxed)
+    }
+
+    /// Shutting down: `/readyz` turns 503 so load balancers stop sending new requests.
+    pub fn start_draining(&self) {
+        self.draining.store(true, Ordering::Relaxed);
+    }
+
+    pub fn is_ready(&self) -> bool {
+        !self.draining.load(Ordering::Relaxed)
+    }
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}

@@ -1,0 +1,433 @@
+//! End-to-end tests of `pacwarden serve`: the real binary on an ephemeral loopback port, a
+//! real HTTP client (ureq) and, for hostile requests, raw sockets.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+struct Server {
+    child: Child,
+    addr: SocketAddr,
+    log: mpsc::Receiver<String>,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Server {
+    fn start(config: &Path) -> Server {
+        Self::start_with(config, &["--listen", "127.0.0.1:0"], &[])
+    }
+
+    fn start_with(config: &Path, args: &[&str], env: &[(&str, &str)]) -> Server {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_pacwarden"))
+            .arg("serve")
+            .args(args)
+            .arg("--config")
+            .arg(config)
+            .env_remove("RUST_LOG")
+            .envs(env.iter().copied())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("server starts");
+        let stdout = child.stdout.take().expect("stdout piped");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        // From here on, Drop kills the child even if startup fails.
+        let mut server = Server {
+            child,
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            log: rx,
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let line = server
+                .log
+                .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+                .expect("server reports its address");
+            if let Some(rest) = line.split("listening on http://").nth(1) {
+                let addr: String = rest
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || ".:[]".contains(*c))
+                    .collect();
+                server.addr = addr.parse().expect("address");
+                return server;
+            }
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    fn signal(&self, sig: &str) {
+        let ok = Command::new("kill")
+            .args([sig, &self.child.id().to_string()])
+            .status()
+            .expect("kill runs")
+            .success();
+        assert!(ok);
+    }
+
+    /// Waits for a log line containing `needle`.
+    fn wait_log(&self, needle: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            match self
+                .log
+                .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            {
+                Ok(line) if line.contains(needle) => return line,
+                Ok(_) => {}
+                Err(_) => panic!("no log line with {needle:?}"),
+            }
+        }
+    }
+}
+
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(10)))
+        .build()
+        .into()
+}
+
+struct Reply {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: String,
+}
+
+impl Reply {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap_or(Value::Null)
+    }
+}
+
+fn get(url: &str) -> Reply {
+    let mut resp = agent().get(url).call().expect("request completes");
+    let status = resp.status().as_u16();
+    let headers = resp
+        .headers()
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_owned()))
+        .collect();
+    let body = resp
+        .body_mut()
+        .with_config()
+        .limit(256 << 20)
+        .read_to_string()
+        .unwrap_or_default();
+    Reply {
+        status,
+        headers,
+        body,
+    }
+}
+
+fn tempdir(tag: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("pacwarden-serve-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// A config with one native catalogue file, `catalogue.toml`, next to it.
+fn config_with_catalogue(tag: &str, catalogue: &str, extra: &str) -> (PathBuf, PathBuf) {
+    let dir = tempdir(tag);
+    let cat = dir.join("catalogue.toml");
+    std::fs::write(&cat, catalogue).unwrap();
+    let cfg = dir.join("pacwarden.toml");
+    std::fs::write(
+        &cfg,
+        format!("[[catalogue.sources]]\nkind = \"native\"\npath = \"catalogue.toml\"\n{extra}"),
+    )
+    .unwrap();
+    (cfg, cat)
+}
+
+const CAT_A: &str = "[meta]\nname = \"corp\"\nversion = \"a\"\n[[sets]]\nid = 1\ncategory = \"Allow\"\nhosts = [\"*.alpha.example\"]\nprefixes = [\"192.0.2.0/24\"]\n";
+const CAT_B: &str = "[meta]\nname = \"corp\"\nversion = \"b\"\n[[sets]]\nid = 2\ncategory = \"Optimize\"\nhosts = [\"*.beta.example\"]\n";
+const CAT_BROKEN: &str = "[[sets]]\nid = 3\nhosts = [\"*.com\"]\nprefixes = [\"300.0.0.0/8\"]\n";
+
+fn repo(p: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(p)
+}
+
+#[test]
+fn endpoints_statuses_and_headers() {
+    let server = Server::start(&repo("config/pacwarden.toml"));
+    let r = get(&server.url("/decide?host=login.microsoftonline.com"));
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("content-type"), Some("application/json"));
+    assert_eq!(r.header("cache-control"), Some("max-age=300"));
+    let d = r.json();
+    assert_eq!(d["endpoint_sets"], serde_json::json!([56]));
+    assert_eq!(d["route"], "direct");
+    assert_eq!(d["catalogue"]["generation"], 1);
+
+    let r = get(&server.url("/decide?ip=52.96.1.1&port=443"));
+    assert_eq!(
+        (r.status, r.json()["rule"].as_str()),
+        (200, Some("52.96.0.0/14"))
+    );
+
+    let r = get(&server.url("/decide?host=example.com"));
+    assert_eq!(r.status, 403);
+    assert_eq!(r.json()["decision"], "deny");
+    assert_eq!(r.header("cache-control"), Some("max-age=300"));
+
+    for bad in [
+        "/decide",
+        "/decide?host=a..b",
+        "/decide?host=x.com&port=0",
+        "/decide?host=x.com&zone=1",
+        "/decide?host=%00",
+    ] {
+        let r = get(&server.url(bad));
+        assert_eq!(r.status, 400, "{bad}");
+        let e = r.json();
+        assert!(
+            e["error"]
+                .as_str()
+                .is_some_and(|m| !m.is_empty() && !m.contains('\n')),
+            "{bad}: {}",
+            r.body
+        );
+    }
+
+    assert_eq!(get(&server.url("/healthz")).status, 200);
+    assert_eq!(get(&server.url("/readyz")).status, 200);
+    let c = get(&server.url("/catalogue"));
+    assert_eq!(c.status, 200);
+    let c = c.json();
+    assert_eq!(c["generation"], 1);
+    assert_eq!(c["sources"][0]["name"], "ms365:worldwide");
+    assert!(c["sets"].as_array().is_some_and(|s| s.len() > 100));
+
+    assert_eq!(get(&server.url("/nothing-here")).status, 404);
+    let r = agent()
+        .post(&server.url("/decide?host=x.com"))
+        .send("")
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 405);
+    assert_eq!(
+        r.headers().get("allow").and_then(|v| v.to_str().ok()),
+        Some("GET, HEAD")
+    );
+    let r = agent().head(&server.url("/healthz")).call().unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+
+    // A GET with a body is refused.
+    let reply = raw(
+        server.addr,
+        b"GET /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello",
+    );
+    assert!(reply.starts_with("HTTP/1.1 400"), "{reply}");
+}
+
+#[test]
+fn sighup_swaps_catalogues_and_refuses_broken_ones() {
+    let (cfg, cat) = config_with_catalogue("hup", CAT_A, "");
+    let server = Server::start(&cfg);
+    let alpha = server.url("/decide?host=www.alpha.example");
+    let beta = server.url("/decide?host=www.beta.example");
+    assert_eq!(get(&alpha).status, 200);
+    assert_eq!(get(&beta).status, 403);
+
+    std::fs::write(&cat, CAT_B).unwrap();
+    server.signal("-HUP");
+    server.wait_log("catalogue reloaded");
+    assert_eq!(get(&alpha).status, 403);
+    let r = get(&beta);
+    assert_eq!(r.status, 200);
+    assert_eq!(r.json()["catalogue"]["generation"], 2);
+
+    std::fs::write(&cat, CAT_BROKEN).unwrap();
+    server.signal("-HUP");
+    let line = server.wait_log("reload refused");
+    assert!(line.contains("problems=2"), "{line}");
+    let r = get(&beta);
+    assert_eq!(r.status, 200, "the previous catalogue keeps serving");
+    assert_eq!(r.json()["catalogue"]["generation"], 2);
+    let c = get(&server.url("/catalogue")).json();
+    assert_eq!(
+        (
+            c["reloads_succeeded"].as_u64(),
+            c["reloads_failed"].as_u64()
+        ),
+        (Some(1), Some(1))
+    );
+
+    // A burst of signals while a (slow, large) reload runs coalesces into few reloads.
+    let mut big = String::from(CAT_A);
+    for i in 0..50_000 {
+        big.push_str(&format!(
+            "[[sets]]\nid = \"s{i}\"\nhosts = [\"h{i}.gamma.example\"]\n"
+        ));
+    }
+    std::fs::write(&cat, big).unwrap();
+    let pid = server.child.id().to_string();
+    let burst = Command::new("sh")
+        .args(["-c", "for i in $(seq 20); do kill -HUP $0; done", &pid])
+        .status()
+        .unwrap();
+    assert!(burst.success());
+    server.wait_log("catalogue reloaded");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while get(&server.url("/decide?host=h49999.gamma.example")).status != 200 {
+        assert!(Instant::now() < deadline, "big catalogue never served");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    std::thread::sleep(Duration::from_secs(2));
+    let c = get(&server.url("/catalogue")).json();
+    let reloads = c["reloads_succeeded"].as_u64().unwrap_or(0) - 1;
+    assert!(
+        (1..=4).contains(&reloads),
+        "20 signals gave {reloads} reloads"
+    );
+    assert_eq!(get(&alpha).status, 200);
+}
+
+#[test]
+fn listen_address_from_the_environment_and_json_logs() {
+    let (cfg, _) = config_with_catalogue("env", CAT_A, "[server]\nlisten = \"127.0.0.1:1\"\n");
+    let env = [
+        ("PACWARDEN_SERVER__LISTEN", "127.0.0.1:0"),
+        ("PACWARDEN_LOG__FORMAT", "json"),
+    ];
+    let server = Server::start_with(&cfg, &[], &env);
+    assert_ne!(server.addr.port(), 1);
+    assert_eq!(
+        get(&server.url("/decide?host=www.alpha.example")).status,
+        200
+    );
+    server.signal("-HUP");
+    let line = server.wait_log("catalogue reloaded");
+    let v: Value = serde_json::from_str(&line).expect("JSON log line");
+    assert_eq!(v["fields"]["generation"], 2);
+}
+
+#[test]
+fn sigterm_stops_gracefully() {
+    let (cfg, _) = config_with_catalogue("term", CAT_A, "");
+    let mut server = Server::start(&cfg);
+    assert_eq!(get(&server.url("/healthz")).status, 200);
+    server.signal("-TERM");
+    server.wait_log("shutting down");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        if let Some(status) = server.child.try_wait().unwrap() {
+            assert!(status.success(), "{status:?}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "server did not exit");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Sends raw bytes, returns whatever comes back until the server closes or 5 s pass.
+fn raw(addr: SocketAddr, request: &[u8]) -> String {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let _ = s.write_all(request);
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[test]
+fn hostile_requests_get_4xx_or_a_timeout_and_others_are_served() {
+    let (cfg, _) =
+        config_with_catalogue("hostile", CAT_A, "[server]\nheader_read_timeout_secs = 1\n");
+    let server = Server::start(&cfg);
+    let ok = server.url("/decide?host=www.alpha.example");
+
+    // A slow client that never finishes its headers holds no one up and is cut off.
+    let mut slow = TcpStream::connect(server.addr).unwrap();
+    slow.write_all(b"GET /decide?host=www.alpha.example HTTP/1.1\r\nHost: x\r\n")
+        .unwrap();
+    assert_eq!(get(&ok).status, 200);
+
+    let huge = format!(
+        "GET /decide?host={} HTTP/1.1\r\nHost: x\r\n\r\n",
+        "a".repeat(64 * 1024)
+    );
+    let reply = raw(server.addr, huge.as_bytes());
+    assert!(
+        reply.is_empty() || reply.starts_with("HTTP/1.1 4"),
+        "{reply:.100}"
+    );
+
+    let reply = raw(
+        server.addr,
+        b"GET /decide?host=a\0b HTTP/1.1\r\nHost: x\r\n\r\n",
+    );
+    assert!(
+        reply.is_empty() || reply.starts_with("HTTP/1.1 4"),
+        "{reply:.100}"
+    );
+
+    let reply = raw(
+        server.addr,
+        b"GET /decide?host=%E0%A4%A HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    );
+    assert!(reply.starts_with("HTTP/1.1 400"), "{reply:.200}");
+
+    let reply = raw(
+        server.addr,
+        b"GET /decide?host=www.alpha.example HTTP/1.0\r\n\r\n",
+    );
+    assert!(reply.starts_with("HTTP/1.0 200"), "{reply:.200}");
+
+    // Two pipelined requests, two answers in order.
+    let reply = raw(
+        server.addr,
+        b"GET /decide?host=www.alpha.example HTTP/1.1\r\nHost: x\r\n\r\nGET /decide?host=nope.example HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    );
+    let statuses: Vec<&str> = reply
+        .lines()
+        .filter(|l| l.starts_with("HTTP/1.1"))
+        .collect();
+    assert_eq!(
+        statuses,
+        ["HTTP/1.1 200 OK", "HTTP/1.1 403 Forbidden"],
+        "{reply}"
+    );
+
+    // The slow client has been disconnected by now.
+    slow.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut buf = Vec::new();
+    let _ = slow.read_to_end(&mut buf);
+    let text = String::from_utf8_lossy(&buf);
+    assert!(
+        text.is_empty() || text.starts_with("HTTP/1.1 408"),
+        "{text}"
+    );
+
+    assert_eq!(get(&ok).status, 200);
+    assert_eq!(get(&server.url("/healthz")).status, 200);
+}
