@@ -431,3 +431,70 @@ fn hostile_requests_get_4xx_or_a_timeout_and_others_are_served() {
     assert_eq!(get(&ok).status, 200);
     assert_eq!(get(&server.url("/healthz")).status, 200);
 }
+
+/// 8 clients hammer `/decide` while 50 reloads alternate between two valid catalogues and a
+/// broken one: no request fails, and every answer belongs wholly to one generation.
+#[test]
+fn answers_stay_consistent_across_50_reloads() {
+    let (cfg, cat) = config_with_catalogue("hammer", CAT_A, "");
+    let server = Server::start(&cfg);
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut clients = Vec::new();
+    for c in 0..8 {
+        let (stop, addr) = (stop.clone(), server.addr);
+        clients.push(std::thread::spawn(move || {
+            let agent = agent();
+            let (mut n, mut generations) = (0u64, std::collections::BTreeSet::new());
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let host = if (n + c) % 2 == 0 {
+                    "www.alpha.example"
+                } else {
+                    "www.beta.example"
+                };
+                let mut r = agent
+                    .get(&format!("http://{addr}/decide?host={host}"))
+                    .call()
+                    .expect("no request fails during reloads");
+                let status = r.status().as_u16();
+                let d: Value =
+                    serde_json::from_str(&r.body_mut().read_to_string().unwrap()).unwrap();
+                let gen = d["catalogue"]["generation"].as_u64().unwrap();
+                // Odd generations serve catalogue A, even ones B.
+                let alpha_allowed = gen % 2 == 1;
+                let want = if (host == "www.alpha.example") == alpha_allowed {
+                    200
+                } else {
+                    403
+                };
+                assert_eq!(status, want, "{host} in generation {gen}: {d}");
+                assert_eq!(d["decision"], if want == 200 { "allow" } else { "deny" });
+                generations.insert(gen);
+                n += 1;
+            }
+            (n, generations)
+        }));
+    }
+    let mut expected_gen = 1;
+    for i in 0..50 {
+        if i % 3 == 2 {
+            std::fs::write(&cat, CAT_BROKEN).unwrap();
+            server.signal("-HUP");
+            server.wait_log("reload refused");
+        } else {
+            std::fs::write(&cat, if expected_gen % 2 == 1 { CAT_B } else { CAT_A }).unwrap();
+            server.signal("-HUP");
+            expected_gen += 1;
+            server.wait_log(&format!("generation={expected_gen} "));
+        }
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let mut total = 0;
+    let mut seen = std::collections::BTreeSet::new();
+    for c in clients {
+        let (n, g) = c.join().expect("client thread ok");
+        total += n;
+        seen.extend(g);
+    }
+    assert!(total > 100, "only {total} requests");
+    assert!(seen.len() > 5, "answers came from only {seen:?}");
+}
