@@ -13,6 +13,7 @@ pub mod host;
 pub mod http;
 pub mod load;
 pub mod matcher;
+pub mod metrics;
 pub mod profile;
 pub mod reload;
 pub mod snapshot;

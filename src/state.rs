@@ -9,10 +9,12 @@ use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 
+use crate::metrics::Metrics;
 use crate::snapshot::Snapshot;
 
 pub struct State {
     current: ArcSwap<Snapshot>,
+    pub metrics: Metrics,
     reloads_ok: AtomicU64,
     reloads_failed: AtomicU64,
     /// Unix seconds of the last successful load (startup included).
@@ -22,8 +24,11 @@ pub struct State {
 
 impl State {
     pub fn new(first: Snapshot) -> State {
+        let metrics = Metrics::new();
+        metrics.loaded(&first, unix_now());
         State {
             current: ArcSwap::from_pointee(first),
+            metrics,
             reloads_ok: AtomicU64::new(0),
             reloads_failed: AtomicU64::new(0),
             last_success: AtomicU64::new(unix_now()),
@@ -38,13 +43,17 @@ impl State {
 
     /// Installs a new snapshot; requests already running keep the one they hold.
     pub fn swap(&self, next: Snapshot) {
+        let now = unix_now();
+        self.metrics.loaded(&next, now);
         self.current.store(Arc::new(next));
         self.reloads_ok.fetch_add(1, Ordering::Relaxed);
-        self.last_success.store(unix_now(), Ordering::Relaxed);
+        self.metrics.reload(true);
+        self.last_success.store(now, Ordering::Relaxed);
     }
 
     pub fn record_failure(&self) {
         self.reloads_failed.fetch_add(1, Ordering::Relaxed);
+        self.metrics.reload(false);
     }
 
     pub fn reloads(&self) -> (u64, u64) {

@@ -228,6 +228,27 @@ fn endpoints_statuses_and_headers() {
     assert_eq!(c["sources"][0]["name"], "ms365:worldwide");
     assert!(c["sets"].as_array().is_some_and(|s| s.len() > 100));
 
+    let m = get(&server.url("/metrics"));
+    assert_eq!(m.status, 200);
+    assert!(m
+        .header("content-type")
+        .is_some_and(|t| t.starts_with("application/openmetrics-text")));
+    for line in [
+        "pacwarden_http_requests_total{route=\"decide\",status=\"200\"} 2",
+        "pacwarden_http_requests_total{route=\"decide\",status=\"403\"} 1",
+        "pacwarden_http_requests_total{route=\"decide\",status=\"400\"} 5",
+        "pacwarden_decisions_total{decision=\"allow\",category=\"Allow\"} 1",
+        "pacwarden_decisions_total{decision=\"allow\",category=\"Optimize\"} 1",
+        "pacwarden_decisions_total{decision=\"deny\",category=\"none\"} 1",
+        "pacwarden_http_request_duration_seconds_count{route=\"decide\"} 8",
+        "pacwarden_catalogue_generation 1",
+        "pacwarden_catalogue_source_entries{source=\"ms365:worldwide\"",
+        "pacwarden_reload_last_success_timestamp_seconds ",
+        "# EOF",
+    ] {
+        assert!(m.body.contains(line), "{line} missing in\n{}", m.body);
+    }
+
     assert_eq!(get(&server.url("/nothing-here")).status, 404);
     let r = agent()
         .post(&server.url("/decide?host=x.com"))

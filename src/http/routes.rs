@@ -5,6 +5,7 @@
 //! - `GET /healthz`: the process is alive;
 //! - `GET /readyz`: a catalogue is loaded and the server is not shutting down;
 //! - `GET /catalogue`: the merged catalogue as JSON;
+//! - `GET /metrics`: Prometheus / OpenMetrics text;
 //! - anything else 404, a wrong method 405.
 //!
 //! Handlers read one snapshot for the whole request and never parse catalogues.
@@ -44,10 +45,28 @@ impl Routes {
         }
     }
 
-    pub fn handle(&self, req: Request<Incoming>, _peer: SocketAddr) -> Resp {
-        let path = req.uri().path();
-        let known = matches!(path, "/decide" | "/healthz" | "/readyz" | "/catalogue");
-        if !known {
+    /// Answers one request and records it in the metrics.
+    pub fn handle(&self, req: Request<Incoming>, peer: SocketAddr) -> Resp {
+        let started = std::time::Instant::now();
+        let route = match req.uri().path() {
+            "/decide" => "decide",
+            "/healthz" => "healthz",
+            "/readyz" => "readyz",
+            "/catalogue" => "catalogue",
+            "/metrics" => "metrics",
+            _ => "other",
+        };
+        let resp = self.route(route, req, peer);
+        self.state.metrics.request(
+            route,
+            resp.status().as_u16(),
+            started.elapsed().as_secs_f64(),
+        );
+        resp
+    }
+
+    fn route(&self, route: &'static str, req: Request<Incoming>, _peer: SocketAddr) -> Resp {
+        if route == "other" {
             return error(StatusCode::NOT_FOUND, "no such resource");
         }
         if req.method() != Method::GET && req.method() != Method::HEAD {
@@ -62,11 +81,12 @@ impl Routes {
         if has_body(&req) {
             return error(StatusCode::BAD_REQUEST, "GET requests carry no body");
         }
-        let mut resp = match path {
-            "/decide" => self.decide(req.uri().query().unwrap_or("")),
-            "/healthz" => text(StatusCode::OK, "ok\n"),
-            "/readyz" if self.state.is_ready() => text(StatusCode::OK, "ready\n"),
-            "/readyz" => text(StatusCode::SERVICE_UNAVAILABLE, "shutting down\n"),
+        let mut resp = match route {
+            "decide" => self.decide(req.uri().query().unwrap_or("")),
+            "healthz" => text(StatusCode::OK, "ok\n"),
+            "readyz" if self.state.is_ready() => text(StatusCode::OK, "ready\n"),
+            "readyz" => text(StatusCode::SERVICE_UNAVAILABLE, "shutting down\n"),
+            "metrics" => self.metrics(),
             _ => self.catalogue(),
         };
         if req.method() == Method::HEAD {
@@ -82,6 +102,7 @@ impl Routes {
         };
         let snap = self.state.snapshot();
         let d = snap.decide(&q.host, q.port, &q.profile);
+        self.state.metrics.decision(&d);
         let status = match d.decision {
             Verdict::Allow => StatusCode::OK,
             Verdict::Deny => StatusCode::FORBIDDEN,
@@ -89,6 +110,15 @@ impl Routes {
         let mut r = json(status, &d);
         r.headers_mut()
             .insert(header::CACHE_CONTROL, self.decide_cache.clone());
+        r
+    }
+
+    fn metrics(&self) -> Resp {
+        let mut r = Response::new(Full::new(Bytes::from(self.state.metrics.encode())));
+        r.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/openmetrics-text; version=1.0.0; charset=utf-8"),
+        );
         r
     }
 

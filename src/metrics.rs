@@ -1,0 +1,193 @@
+//! Prometheus metrics (prometheus-client). Handlers and the reloader only increment; the
+//! registry is encoded on `GET /metrics`.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+
+use crate::snapshot::{Decision, Snapshot};
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RequestLabels {
+    pub route: &'static str,
+    pub status: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RouteLabel {
+    pub route: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DecisionLabels {
+    pub decision: &'static str,
+    /// `none` for denials.
+    pub category: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ResultLabel {
+    pub result: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct VersionLabel {
+    pub version: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct SourceLabels {
+    pub source: String,
+    pub version: String,
+    pub kind: &'static str,
+}
+
+fn latency_histogram() -> Histogram {
+    // 10 µs … ~1.3 s.
+    Histogram::new(exponential_buckets(0.000_01, 2.0, 18))
+}
+
+pub struct Metrics {
+    registry: Registry,
+    requests: Family<RequestLabels, Counter>,
+    latency: Family<RouteLabel, Histogram, fn() -> Histogram>,
+    decisions: Family<DecisionLabels, Counter>,
+    reloads: Family<ResultLabel, Counter>,
+    last_success: Gauge,
+    generation: Gauge,
+    version: Family<VersionLabel, Gauge>,
+    rules: Gauge,
+    entries: Family<SourceLabels, Gauge>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        let mut registry = Registry::with_prefix("pacwarden");
+        let m = Metrics {
+            requests: Family::default(),
+            latency: Family::new_with_constructor(latency_histogram as fn() -> Histogram),
+            decisions: Family::default(),
+            reloads: Family::default(),
+            last_success: Gauge::default(),
+            generation: Gauge::default(),
+            version: Family::default(),
+            rules: Gauge::default(),
+            entries: Family::default(),
+            registry: Registry::default(),
+        };
+        registry.register(
+            "http_requests",
+            "HTTP requests by route and status",
+            m.requests.clone(),
+        );
+        registry.register(
+            "http_request_duration_seconds",
+            "Time to answer a request, by route",
+            m.latency.clone(),
+        );
+        registry.register(
+            "decisions",
+            "Decisions by result and category",
+            m.decisions.clone(),
+        );
+        registry.register("reloads", "Catalogue reloads by result", m.reloads.clone());
+        registry.register(
+            "reload_last_success_timestamp_seconds",
+            "Unix time of the last successful catalogue load",
+            m.last_success.clone(),
+        );
+        registry.register(
+            "catalogue_generation",
+            "Generation of the served catalogue",
+            m.generation.clone(),
+        );
+        registry.register(
+            "catalogue_version_info",
+            "Version of the served catalogue (value is always 1)",
+            m.version.clone(),
+        );
+        registry.register(
+            "catalogue_rules",
+            "Distinct patterns and prefixes compiled",
+            m.rules.clone(),
+        );
+        registry.register(
+            "catalogue_source_entries",
+            "Endpoint sets per catalogue source",
+            m.entries.clone(),
+        );
+        Metrics { registry, ..m }
+    }
+
+    pub fn request(&self, route: &'static str, status: u16, seconds: f64) {
+        self.requests
+            .get_or_create(&RequestLabels { route, status })
+            .inc();
+        self.latency
+            .get_or_create(&RouteLabel { route })
+            .observe(seconds);
+    }
+
+    pub fn decision(&self, d: &Decision) {
+        let decision = match d.decision {
+            crate::snapshot::Verdict::Allow => "allow",
+            crate::snapshot::Verdict::Deny => "deny",
+        };
+        let category = d.category.map_or("none", |c| c.as_str());
+        self.decisions
+            .get_or_create(&DecisionLabels { decision, category })
+            .inc();
+    }
+
+    /// A snapshot went live (the first load or a reload).
+    pub fn loaded(&self, snap: &Snapshot, unix_now: u64) {
+        self.generation.set(snap.generation() as i64);
+        self.version.clear();
+        self.version
+            .get_or_create(&VersionLabel {
+                version: snap.version().to_owned(),
+            })
+            .set(1);
+        self.rules.set(snap.rule_count() as i64);
+        self.entries.clear();
+        let cat = snap.catalogue();
+        for (i, s) in cat.sources.iter().enumerate() {
+            let kind = match s.kind.as_str() {
+                "ms365" => "ms365",
+                "native" => "native",
+                _ => "builtin",
+            };
+            self.entries
+                .get_or_create(&SourceLabels {
+                    source: s.name.clone(),
+                    version: s.version.clone(),
+                    kind,
+                })
+                .set(cat.counts(i).sets as i64);
+        }
+        self.last_success.set(unix_now as i64);
+    }
+
+    pub fn reload(&self, ok: bool) {
+        let result = if ok { "success" } else { "failure" };
+        self.reloads.get_or_create(&ResultLabel { result }).inc();
+    }
+
+    /// The OpenMetrics text exposition.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        if prometheus_client::encoding::text::encode(&mut out, &self.registry).is_err() {
+            out.clear();
+        }
+        out
+    }
+}
