@@ -22,6 +22,36 @@ pub struct Snapshot {
     version: String,
 }
 
+/// The sets that decide for a rule.
+struct Resolved {
+    winners: Vec<usize>,
+    forced: Option<Action>,
+    category: Option<Category>,
+    /// Source of the cited sets.
+    primary: usize,
+}
+
+impl Resolved {
+    fn route(&self, profile: &Profile) -> Route {
+        match self.forced {
+            Some(Action::Direct) => Route::Direct,
+            Some(_) => Route::Proxy,
+            None => self.category.map_or(Route::Proxy, |c| profile.route_for(c)),
+        }
+    }
+}
+
+/// The rules of a snapshot with their routes under one profile; see
+/// [`Snapshot::routed_rules`].
+pub struct RoutedRules<'a> {
+    /// Organisation denials: any match sends to the proxy.
+    pub deny: Vec<&'a Target>,
+    /// Categorised rules: the most specific match decides.
+    pub allow: Vec<(&'a Target, Route)>,
+    /// Uncategorised rules: consulted only when no allow rule matches.
+    pub supplement: Vec<(&'a Target, Route)>,
+}
+
 /// allow | deny.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -164,9 +194,36 @@ impl Snapshot {
             Some(r) => (&self.allow, r),
             None => match Self::lookup(&self.supplement, host, port) {
                 Some(r) => (&self.supplement, r),
-                None => return d,
+                None => {
+                    if let Some(route) = profile.local_route(host) {
+                        d.route = route;
+                    }
+                    return d;
+                }
             },
         };
+        let Some(res) = self.resolve(matcher, r, port) else {
+            return d;
+        };
+        let set = |i: &usize| &self.catalogue.sets[*i];
+        d.decision = Verdict::Allow;
+        d.route = res.route(profile);
+        d.category = res.category;
+        d.rule = Some(matcher.rule(r).target.to_string());
+        d.source = Some(self.catalogue.sources[res.primary].name.clone());
+        for i in res.winners.iter().filter(|i| set(i).source == res.primary) {
+            if d.service_area.is_none() {
+                d.service_area = Some(set(i).service_area.clone());
+            }
+            if !d.endpoint_sets.contains(&set(i).id) {
+                d.endpoint_sets.push(set(i).id.clone());
+            }
+        }
+        d
+    }
+
+    /// Which of the sets listing rule `r` decide, and how.
+    fn resolve(&self, matcher: &Matcher, r: RuleId, port: Option<PortQuery>) -> Option<Resolved> {
         let sets: Vec<usize> = matcher.members(r, port).map(|m| m.set as usize).collect();
         let set = |i: &usize| &self.catalogue.sets[*i];
         // Organisation overrides on the deciding rule beat category routing; proxy beats direct
@@ -183,28 +240,33 @@ impl Snapshot {
                     .collect()
             }
         };
-        let Some(primary) = winners.iter().map(|i| set(i).source).min() else {
-            return d;
-        };
+        let primary = winners.iter().map(|i| set(i).source).min()?;
         let category = winners.iter().map(|i| set(i).category).max();
-        d.decision = Verdict::Allow;
-        d.route = match forced {
-            Some(Action::Direct) => Route::Direct,
-            Some(_) => Route::Proxy,
-            None => category.map_or(Route::Proxy, |c| profile.route_for(c)),
-        };
-        d.category = category;
-        d.rule = Some(matcher.rule(r).target.to_string());
-        d.source = Some(self.catalogue.sources[primary].name.clone());
-        for i in winners.iter().filter(|i| set(i).source == primary) {
-            if d.service_area.is_none() {
-                d.service_area = Some(set(i).service_area.clone());
-            }
-            if !d.endpoint_sets.contains(&set(i).id) {
-                d.endpoint_sets.push(set(i).id.clone());
-            }
+        Some(Resolved {
+            winners,
+            forced,
+            category,
+            primary,
+        })
+    }
+
+    /// Every live rule with the route it gives when it decides (no port), in the order the
+    /// decision consults them: what a PAC generator needs to reproduce [`Snapshot::decide`].
+    pub fn routed_rules(&self, profile: &Profile) -> RoutedRules<'_> {
+        RoutedRules {
+            deny: self.deny.live_rules().map(|(_, r)| &r.target).collect(),
+            allow: self.routed(&self.allow, profile),
+            supplement: self.routed(&self.supplement, profile),
         }
-        d
+    }
+
+    fn routed<'a>(&'a self, m: &'a Matcher, profile: &Profile) -> Vec<(&'a Target, Route)> {
+        m.live_rules()
+            .filter_map(|(id, rule)| {
+                self.resolve(m, id, None)
+                    .map(|res| (&rule.target, res.route(profile)))
+            })
+            .collect()
     }
 
     fn source_name(&self, set: u32) -> String {

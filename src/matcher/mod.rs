@@ -264,6 +264,15 @@ impl Matcher {
             })
     }
 
+    /// Every rule that is not a merged duplicate.
+    pub fn live_rules(&self) -> impl Iterator<Item = (RuleId, &Rule)> {
+        self.rules
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| r.members.0 != r.members.1)
+            .map(|(i, r)| (i as RuleId, r))
+    }
+
     /// Number of distinct patterns and prefixes.
     pub fn rule_count(&self) -> usize {
         self.live
