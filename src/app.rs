@@ -53,10 +53,15 @@ async fn run(config_path: Option<PathBuf>, listen: Option<SocketAddr>) -> ExitCo
     }
     let first = {
         let config = config.clone();
-        tokio::task::spawn_blocking(move || crate::load::snapshot(&config, 1)).await
+        tokio::task::spawn_blocking(move || crate::load::served(&config, 1)).await
     };
-    let snap = match first {
-        Ok(Ok(s)) => s,
+    let served = match first {
+        Ok(Ok((s, warnings))) => {
+            for w in &warnings {
+                tracing::warn!(warning = w.as_str(), "catalogue warning");
+            }
+            s
+        }
         Ok(Err(problems)) => {
             for p in &problems {
                 tracing::error!(problem = p.as_str(), "catalogue problem");
@@ -72,6 +77,7 @@ async fn run(config_path: Option<PathBuf>, listen: Option<SocketAddr>) -> ExitCo
             return ExitCode::from(1);
         }
     };
+    let snap = &served.snapshot;
     for (i, s) in snap.catalogue().sources.iter().enumerate() {
         let c = snap.catalogue().counts(i);
         tracing::info!(
@@ -83,13 +89,21 @@ async fn run(config_path: Option<PathBuf>, listen: Option<SocketAddr>) -> ExitCo
             "catalogue source"
         );
     }
+    for pac in &served.pacs {
+        tracing::info!(
+            profile = pac.profile.as_str(),
+            bytes = pac.body.len(),
+            gzip_bytes = pac.gzip.len(),
+            "PAC rendered"
+        );
+    }
     tracing::info!(
         generation = 1,
         version = snap.version(),
         rules = snap.rule_count(),
         "catalogue loaded"
     );
-    let state = Arc::new(State::new(snap));
+    let state = Arc::new(State::new(served));
     let listener = match TcpListener::bind(server.listen).await {
         Ok(l) => l,
         Err(e) => {

@@ -11,7 +11,6 @@ use crate::catalogue::{ms365, native, Proto};
 use crate::config::Loaded;
 use crate::host;
 use crate::matcher::PortQuery;
-use crate::profile::Profile;
 use crate::snapshot::Verdict;
 
 #[derive(Debug, Parser)]
@@ -57,9 +56,10 @@ pub enum Command {
         /// Protocol of --port.
         #[arg(long, default_value = "tcp", value_parser = parse_proto)]
         proto: Proto,
-        /// Routing profile: type1 (Optimize direct) or type2 (Optimize and Allow direct).
-        #[arg(long, default_value = "type2")]
-        profile: String,
+        /// Routing profile: type1 (Optimize direct), type2 (Optimize and Allow direct) or
+        /// one from the configuration; default: pac.default_profile.
+        #[arg(long)]
+        profile: Option<String>,
         /// Host name or IP address (IPv6 with or without brackets).
         host: String,
     },
@@ -106,7 +106,7 @@ pub fn run(cli: Cli) -> ExitCode {
             proto,
             profile,
             host,
-        } => decide(config.config, port, proto, &profile, &host),
+        } => decide(config.config, port, proto, profile, &host),
         Command::Import {
             what:
                 ImportKind::Ms365 {
@@ -133,14 +133,15 @@ fn print_problems(problems: &[String]) {
 }
 
 fn check(config: Option<PathBuf>) -> ExitCode {
-    let result = load_config(config).and_then(|c| crate::load::snapshot(&c, 1));
-    let snap = match result {
+    let result = load_config(config).and_then(|c| crate::load::served(&c, 1));
+    let (served, warnings) = match result {
         Ok(s) => s,
         Err(problems) => {
             print_problems(&problems);
             return ExitCode::from(1);
         }
     };
+    let snap = &served.snapshot;
     let cat = snap.catalogue();
     let mut out = std::io::stdout().lock();
     for (i, s) in cat.sources.iter().enumerate() {
@@ -150,6 +151,24 @@ fn check(config: Option<PathBuf>) -> ExitCode {
             "{}\t{} sets, {} hosts, {} IPv4 + {} IPv6 prefixes ({} inbound, {} deny)\tversion {}\tfrom {}",
             s.name, c.sets, c.hosts, c.prefixes_v4, c.prefixes_v6, c.inbound_sets, c.deny_sets, s.version, s.origin
         );
+    }
+    for (profile, pac) in served.profiles.iter().zip(&served.pacs) {
+        let default = if served.profiles[served.default_profile].name == profile.name {
+            " (default)"
+        } else {
+            ""
+        };
+        let _ = writeln!(
+            out,
+            "profile {}{default}\tPAC {} bytes, {} gzipped\tproxy {:?}",
+            profile.name,
+            pac.body.len(),
+            pac.gzip.len(),
+            profile.proxy
+        );
+    }
+    for w in &warnings {
+        let _ = writeln!(out, "warning: {w}");
     }
     let _ = writeln!(
         out,
@@ -164,17 +183,9 @@ fn decide(
     config: Option<PathBuf>,
     port: Option<u16>,
     proto: Proto,
-    profile: &str,
+    profile: Option<String>,
     input: &str,
 ) -> ExitCode {
-    let profile = match profile {
-        "type1" => Profile::type1(),
-        "type2" => Profile::type2(),
-        other => {
-            eprintln!("error: unknown profile {other:?} (type1 or type2)");
-            return ExitCode::from(2);
-        }
-    };
     if port == Some(0) {
         eprintln!("error: port 0 is not a destination port");
         return ExitCode::from(2);
@@ -186,15 +197,25 @@ fn decide(
             return ExitCode::from(2);
         }
     };
-    let snap = match load_config(config).and_then(|c| crate::load::snapshot(&c, 1)) {
+    let loaded = load_config(config).and_then(|c| {
+        let profiles = c.profiles()?;
+        Ok((crate::load::snapshot(&c, 1)?, profiles))
+    });
+    let (snap, (profiles, default)) = match loaded {
         Ok(s) => s,
         Err(problems) => {
             print_problems(&problems);
             return ExitCode::from(2);
         }
     };
+    let wanted = profile.unwrap_or_else(|| profiles[default].name.clone());
+    let Some(profile) = profiles.iter().find(|p| p.name == wanted) else {
+        let names: Vec<&str> = profiles.iter().map(|p| p.name.as_str()).collect();
+        eprintln!("error: unknown profile {wanted:?} ({})", names.join(", "));
+        return ExitCode::from(2);
+    };
     let q = port.map(|port| PortQuery { proto, port });
-    let d = snap.decide(&h, q, &profile);
+    let d = snap.decide(&h, q, profile);
     match serde_json::to_string(&d) {
         Ok(json) => println!("{json}"),
         Err(e) => {

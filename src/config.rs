@@ -23,6 +23,69 @@ pub struct Config {
     pub catalogue: CatalogueConfig,
     pub server: ServerConfig,
     pub log: LogConfig,
+    pub pac: PacConfig,
+    /// Routing profiles in addition to the presets `type1` and `type2` (a profile with a
+    /// preset's name replaces it).
+    pub profiles: Vec<ProfileConfig>,
+}
+
+/// PAC generation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PacConfig {
+    /// Profile served at /proxy.pac and /wpad.dat and used by /decide without `profile=`.
+    pub default_profile: String,
+    /// Directory of operator templates (`*.pac.j2`), relative to the config file.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub templates_dir: Option<PathBuf>,
+    /// A PAC larger than this is logged as a warning (Chromium ignores PACs over 1 MiB).
+    pub size_budget_bytes: usize,
+}
+
+impl Default for PacConfig {
+    fn default() -> Self {
+        PacConfig {
+            default_profile: "type2".into(),
+            templates_dir: None,
+            size_budget_bytes: 256 * 1024,
+        }
+    }
+}
+
+/// One routing profile.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProfileConfig {
+    pub name: String,
+    /// Categories sent DIRECT (default: Optimize and Allow).
+    #[serde(default = "default_direct")]
+    pub direct: Vec<crate::catalogue::Category>,
+    /// What the PAC returns for everything else, e.g. `PROXY p1:3128; PROXY p2:3128; DIRECT`.
+    pub proxy: String,
+    /// Plain host names (no dot): `direct` (default) or `proxy`.
+    #[serde(default = "default_direct_route")]
+    pub plain_hosts: crate::profile::Route,
+    /// Private, loopback and link-local address literals: `direct` (default) or `proxy`.
+    #[serde(default = "default_direct_route")]
+    pub private_addresses: crate::profile::Route,
+    /// Template in `pac.templates_dir` (default: the built-in `default.pac.j2`).
+    #[serde(default = "default_template")]
+    pub template: String,
+}
+
+fn default_direct() -> Vec<crate::catalogue::Category> {
+    vec![
+        crate::catalogue::Category::Optimize,
+        crate::catalogue::Category::Allow,
+    ]
+}
+
+fn default_direct_route() -> crate::profile::Route {
+    crate::profile::Route::Direct
+}
+
+fn default_template() -> String {
+    "default.pac.j2".into()
 }
 
 /// The HTTP listener. Changing these needs a restart; a reload says so in the log.
@@ -257,6 +320,70 @@ impl Loaded {
         } else {
             Err(ConfigError::Invalid { problems })
         }
+    }
+
+    /// The profiles: the presets, then the configured ones (replacing a preset of the same
+    /// name), with the index of the default. Every problem is listed.
+    pub fn profiles(&self) -> Result<(Vec<crate::profile::Profile>, usize), Vec<String>> {
+        use crate::profile::Profile;
+        let file = self.label();
+        let mut list = vec![Profile::type1(), Profile::type2()];
+        let mut problems = Vec::new();
+        for (i, p) in self.config.profiles.iter().enumerate() {
+            let valid_name = !p.name.is_empty()
+                && p.name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+            if !valid_name {
+                problems.push(format!(
+                    "{file}: profiles[{i}]: name: {:?} must be letters, digits, '-' or '_'",
+                    p.name
+                ));
+            }
+            if p.proxy.trim().is_empty() || !p.proxy.is_ascii() || p.proxy.contains(['\n', '\r']) {
+                problems.push(format!(
+                    "{file}: profiles[{i}]: proxy: must be a one-line ASCII PAC result such as \"PROXY proxy.corp:3128; DIRECT\""
+                ));
+            }
+            let profile = Profile {
+                name: p.name.clone(),
+                direct: p.direct.clone(),
+                proxy: p.proxy.clone(),
+                plain_hosts: p.plain_hosts,
+                private_addresses: p.private_addresses,
+                template: p.template.clone(),
+            };
+            match list.iter().position(|q| q.name == p.name) {
+                Some(j) if j < 2 => list[j] = profile,
+                Some(_) => problems.push(format!(
+                    "{file}: profiles[{i}]: name: {:?} is defined twice",
+                    p.name
+                )),
+                None => list.push(profile),
+            }
+        }
+        let default = list
+            .iter()
+            .position(|p| p.name == self.config.pac.default_profile);
+        if default.is_none() {
+            problems.push(format!(
+                "{file}: pac: default_profile: no profile named {:?}",
+                self.config.pac.default_profile
+            ));
+        }
+        match default {
+            Some(d) if problems.is_empty() => Ok((list, d)),
+            _ => Err(problems),
+        }
+    }
+
+    /// The operator template directory, resolved against the config file.
+    pub fn templates_dir(&self) -> Option<PathBuf> {
+        self.config
+            .pac
+            .templates_dir
+            .as_ref()
+            .map(|d| self.base_dir.join(d))
     }
 
     pub fn placeholders(&self) -> Placeholders {

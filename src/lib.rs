@@ -14,6 +14,7 @@ pub mod http;
 pub mod load;
 pub mod matcher;
 pub mod metrics;
+pub mod pac;
 pub mod profile;
 pub mod reload;
 pub mod snapshot;

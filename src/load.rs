@@ -4,7 +4,9 @@
 
 use crate::catalogue::load_sources;
 use crate::config::Loaded;
+use crate::pac::{RenderedPac, Templates};
 use crate::snapshot::Snapshot;
+use crate::state::Served;
 
 /// Loads every source named by the configuration and compiles them. On failure, every
 /// problem is returned as one line (`file: entry: field: reason`).
@@ -15,4 +17,52 @@ pub fn snapshot(config: &Loaded, generation: u64) -> Result<Snapshot, Vec<String
     let catalogue = load_sources(&specs, &config.placeholders())
         .map_err(|ps| ps.iter().map(ToString::to_string).collect::<Vec<_>>())?;
     Ok(Snapshot::compile(catalogue, generation))
+}
+
+/// Everything a server serves for one generation: the snapshot, the profiles and a rendered
+/// PAC per profile. Returns warnings (PACs over the size budget) beside the result.
+pub fn served(config: &Loaded, generation: u64) -> Result<(Served, Vec<String>), Vec<String>> {
+    let mut problems = Vec::new();
+    let snap = snapshot(config, generation);
+    let profiles = config.profiles();
+    let templates = Templates::load(config.templates_dir().as_deref());
+    let (snap, (profiles, default), templates) = match (snap, profiles, templates) {
+        (Ok(s), Ok(p), Ok(t)) => (s, p, t),
+        (s, p, t) => {
+            problems.extend(s.err().unwrap_or_default());
+            problems.extend(p.err().unwrap_or_default());
+            problems.extend(t.err().unwrap_or_default());
+            return Err(problems);
+        }
+    };
+    let mut pacs = Vec::with_capacity(profiles.len());
+    let mut warnings = Vec::new();
+    let budget = config.config.pac.size_budget_bytes;
+    for profile in &profiles {
+        match templates.render(&snap, profile) {
+            Ok(text) => {
+                if text.len() > budget {
+                    warnings.push(format!(
+                        "profile {}: PAC is {} bytes, over the {budget}-byte budget",
+                        profile.name,
+                        text.len()
+                    ));
+                }
+                pacs.push(RenderedPac::new(&profile.name, text));
+            }
+            Err(e) => problems.push(e),
+        }
+    }
+    if !problems.is_empty() {
+        return Err(problems);
+    }
+    Ok((
+        Served {
+            snapshot: snap,
+            profiles,
+            default_profile: default,
+            pacs,
+        },
+        warnings,
+    ))
 }

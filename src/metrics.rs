@@ -8,7 +8,8 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 
-use crate::snapshot::{Decision, Snapshot};
+use crate::snapshot::Decision;
+use crate::state::Served;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RequestLabels {
@@ -39,6 +40,12 @@ pub struct VersionLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ProfileLabels {
+    pub profile: String,
+    pub encoding: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct SourceLabels {
     pub source: String,
     pub version: String,
@@ -61,6 +68,7 @@ pub struct Metrics {
     version: Family<VersionLabel, Gauge>,
     rules: Gauge,
     entries: Family<SourceLabels, Gauge>,
+    pac_bytes: Family<ProfileLabels, Gauge>,
 }
 
 impl Default for Metrics {
@@ -82,6 +90,7 @@ impl Metrics {
             version: Family::default(),
             rules: Gauge::default(),
             entries: Family::default(),
+            pac_bytes: Family::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -125,6 +134,11 @@ impl Metrics {
             "Endpoint sets per catalogue source",
             m.entries.clone(),
         );
+        registry.register(
+            "pac_size_bytes",
+            "Size of each profile's PAC file, plain and gzipped",
+            m.pac_bytes.clone(),
+        );
         Metrics { registry, ..m }
     }
 
@@ -148,8 +162,24 @@ impl Metrics {
             .inc();
     }
 
-    /// A snapshot went live (the first load or a reload).
-    pub fn loaded(&self, snap: &Snapshot, unix_now: u64) {
+    /// A generation went live (the first load or a reload).
+    pub fn loaded(&self, served: &Served, unix_now: u64) {
+        let snap = &served.snapshot;
+        self.pac_bytes.clear();
+        for pac in &served.pacs {
+            self.pac_bytes
+                .get_or_create(&ProfileLabels {
+                    profile: pac.profile.clone(),
+                    encoding: "identity",
+                })
+                .set(pac.body.len() as i64);
+            self.pac_bytes
+                .get_or_create(&ProfileLabels {
+                    profile: pac.profile.clone(),
+                    encoding: "gzip",
+                })
+                .set(pac.gzip.len() as i64);
+        }
         self.generation.set(snap.generation() as i64);
         self.version.clear();
         self.version

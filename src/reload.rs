@@ -53,20 +53,24 @@ impl Reloader {
             let result = tokio::task::spawn_blocking(move || {
                 let config = Loaded::load(path.as_deref())
                     .map_err(|e| e.to_string().lines().map(str::to_owned).collect::<Vec<_>>())?;
-                let snap = crate::load::snapshot(&config, next)?;
-                Ok::<_, Vec<String>>((config, snap))
+                let served = crate::load::served(&config, next)?;
+                Ok::<_, Vec<String>>((config, served))
             })
             .await
             .unwrap_or_else(|e| Err(vec![format!("reload task failed: {e}")]));
             match result {
-                Ok((config, snap)) => {
+                Ok((config, (served, warnings))) => {
+                    for w in &warnings {
+                        tracing::warn!(warning = w.as_str(), "catalogue warning");
+                    }
                     if config.config.server != self.server {
                         tracing::warn!(
                             "server settings changed in the configuration; they take effect after a restart"
                         );
                     }
+                    let snap = &served.snapshot;
                     let (version, rules) = (snap.version().to_owned(), snap.rule_count());
-                    self.state.swap(snap);
+                    self.state.swap(served);
                     self.generation = next;
                     tracing::info!(
                         ?trigger,

@@ -10,10 +10,28 @@ use std::sync::Arc;
 use arc_swap::ArcSwap;
 
 use crate::metrics::Metrics;
+use crate::pac::RenderedPac;
+use crate::profile::Profile;
 use crate::snapshot::Snapshot;
 
+/// One generation of everything served: swapped as a whole.
+pub struct Served {
+    pub snapshot: Snapshot,
+    pub profiles: Vec<Profile>,
+    /// Index of the default profile in `profiles`.
+    pub default_profile: usize,
+    /// One rendered PAC per profile, same order as `profiles`.
+    pub pacs: Vec<RenderedPac>,
+}
+
+impl Served {
+    pub fn profile(&self, name: &str) -> Option<usize> {
+        self.profiles.iter().position(|p| p.name == name)
+    }
+}
+
 pub struct State {
-    current: ArcSwap<Snapshot>,
+    current: ArcSwap<Served>,
     pub metrics: Metrics,
     reloads_ok: AtomicU64,
     reloads_failed: AtomicU64,
@@ -23,7 +41,7 @@ pub struct State {
 }
 
 impl State {
-    pub fn new(first: Snapshot) -> State {
+    pub fn new(first: Served) -> State {
         let metrics = Metrics::new();
         metrics.loaded(&first, unix_now());
         State {
@@ -36,13 +54,13 @@ impl State {
         }
     }
 
-    /// The current snapshot, owned: hold it for the whole request.
-    pub fn snapshot(&self) -> Arc<Snapshot> {
+    /// The current generation, owned: hold it for the whole request.
+    pub fn current(&self) -> Arc<Served> {
         self.current.load_full()
     }
 
-    /// Installs a new snapshot; requests already running keep the one they hold.
-    pub fn swap(&self, next: Snapshot) {
+    /// Installs a new generation; requests already running keep the one they hold.
+    pub fn swap(&self, next: Served) {
         let now = unix_now();
         self.metrics.loaded(&next, now);
         self.current.store(Arc::new(next));

@@ -6,6 +6,9 @@
 //! - `GET /readyz`: a catalogue is loaded and the server is not shutting down;
 //! - `GET /catalogue`: the merged catalogue as JSON;
 //! - `GET /metrics`: Prometheus / OpenMetrics text;
+//! - `GET /proxy.pac`, `GET /wpad.dat`: the default profile's PAC; `GET /pac/{profile}.pac`:
+//!   a named profile's; with ETag / `If-None-Match` → 304 and gzip when accepted, served
+//!   from bytes rendered once per generation;
 //! - anything else 404, a wrong method 405.
 //!
 //! Handlers read one snapshot for the whole request and never parse catalogues.
@@ -24,7 +27,6 @@ use crate::catalogue::{Catalogue, Proto};
 use crate::config::ServerConfig;
 use crate::host;
 use crate::matcher::PortQuery;
-use crate::profile::Profile;
 use crate::snapshot::Verdict;
 use crate::state::State;
 
@@ -54,6 +56,8 @@ impl Routes {
             "/readyz" => "readyz",
             "/catalogue" => "catalogue",
             "/metrics" => "metrics",
+            "/proxy.pac" | "/wpad.dat" => "pac",
+            p if p.starts_with("/pac/") && p.ends_with(".pac") => "pac_named",
             _ => "other",
         };
         let resp = self.route(route, req, peer);
@@ -87,6 +91,19 @@ impl Routes {
             "readyz" if self.state.is_ready() => text(StatusCode::OK, "ready\n"),
             "readyz" => text(StatusCode::SERVICE_UNAVAILABLE, "shutting down\n"),
             "metrics" => self.metrics(),
+            "pac" => {
+                let served = self.state.current();
+                let i = served.default_profile;
+                serve_pac(&served, i, &req)
+            }
+            "pac_named" => {
+                let served = self.state.current();
+                let name = req.uri().path()["/pac/".len()..].trim_end_matches(".pac");
+                match served.profile(name) {
+                    Some(i) => serve_pac(&served, i, &req),
+                    None => error(StatusCode::NOT_FOUND, "no such profile"),
+                }
+            }
             _ => self.catalogue(),
         };
         if req.method() == Method::HEAD {
@@ -100,8 +117,21 @@ impl Routes {
             Ok(q) => q,
             Err(reason) => return error(StatusCode::BAD_REQUEST, &reason),
         };
-        let snap = self.state.snapshot();
-        let d = snap.decide(&q.host, q.port, &q.profile);
+        let served = self.state.current();
+        let profile = match q.profile.as_deref() {
+            None => &served.profiles[served.default_profile],
+            Some(name) => match served.profile(name) {
+                Some(i) => &served.profiles[i],
+                None => {
+                    let shown: String = name.chars().take(40).collect();
+                    return error(
+                        StatusCode::BAD_REQUEST,
+                        &format!("unknown profile {shown:?}"),
+                    );
+                }
+            },
+        };
+        let d = served.snapshot.decide(&q.host, q.port, profile);
         self.state.metrics.decision(&d);
         let status = match d.decision {
             Verdict::Allow => StatusCode::OK,
@@ -123,7 +153,8 @@ impl Routes {
     }
 
     fn catalogue(&self) -> Resp {
-        let snap = self.state.snapshot();
+        let served = self.state.current();
+        let snap = &served.snapshot;
         let (ok, failed) = self.state.reloads();
         json(
             StatusCode::OK,
@@ -140,6 +171,60 @@ impl Routes {
     }
 }
 
+/// A profile's PAC: 304 when the client has it, gzip when accepted.
+fn serve_pac(served: &crate::state::Served, profile: usize, req: &Request<Incoming>) -> Resp {
+    let Some(pac) = served.pacs.get(profile) else {
+        return error(StatusCode::NOT_FOUND, "no such profile");
+    };
+    let h = req.headers();
+    let etag = HeaderValue::from_str(&pac.etag).unwrap_or(HeaderValue::from_static("\"\""));
+    let not_modified = h
+        .get_all(header::IF_NONE_MATCH)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|t| {
+            let t = t.trim();
+            t == "*" || t.trim_start_matches("W/") == pac.etag
+        });
+    let gzip = !pac.gzip.is_empty()
+        && h.get_all(header::ACCEPT_ENCODING)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .any(|e| {
+                let mut parts = e.split(';');
+                let coding = parts.next().unwrap_or("").trim();
+                let q_zero =
+                    parts.any(|p| matches!(p.trim(), "q=0" | "q=0.0" | "q=0.00" | "q=0.000"));
+                coding.eq_ignore_ascii_case("gzip") && !q_zero
+            });
+    let mut r = if not_modified {
+        let mut r = Response::new(Full::new(Bytes::new()));
+        *r.status_mut() = StatusCode::NOT_MODIFIED;
+        r
+    } else if gzip {
+        let mut r = Response::new(Full::new(pac.gzip.clone()));
+        r.headers_mut()
+            .insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+        r
+    } else {
+        Response::new(Full::new(pac.body.clone()))
+    };
+    let hs = r.headers_mut();
+    hs.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/x-ns-proxy-autoconfig"),
+    );
+    hs.insert(header::ETAG, etag);
+    hs.insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
+    hs.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("max-age=300"),
+    );
+    r
+}
+
 /// A request with a body: a declared length above zero, or chunked transfer.
 fn has_body(req: &Request<Incoming>) -> bool {
     let h = req.headers();
@@ -153,7 +238,7 @@ fn has_body(req: &Request<Incoming>) -> bool {
 struct DecideQuery {
     host: host::Host,
     port: Option<PortQuery>,
-    profile: Profile,
+    profile: Option<String>,
 }
 
 impl DecideQuery {
@@ -197,14 +282,6 @@ impl DecideQuery {
                 Ok(n) if n > 0 => Some(PortQuery { proto, port: n }),
                 _ => return Err("bad port: expected 1-65535".into()),
             },
-        };
-        let profile = match profile.as_deref() {
-            None | Some("type2") => Profile::type2(),
-            Some("type1") => Profile::type1(),
-            Some(other) => {
-                let shown: String = other.chars().take(40).collect();
-                return Err(format!("unknown profile {shown:?} (type1, type2)"));
-            }
         };
         Ok(DecideQuery {
             host,
@@ -347,8 +424,7 @@ mod tests {
 
     #[test]
     fn decide_query_validation() {
-        let ok =
-            |q: &str| DecideQuery::parse(q).map(|d| (d.host.to_string(), d.port, d.profile.name));
+        let ok = |q: &str| DecideQuery::parse(q).map(|d| (d.host.to_string(), d.port, d.profile));
         assert_eq!(
             ok("host=Outlook.Office365.com.").unwrap().0,
             "outlook.office365.com"
@@ -366,7 +442,7 @@ mod tests {
                 port: 3478
             })
         );
-        assert_eq!(profile, "type1");
+        assert_eq!(profile.as_deref(), Some("type1"));
         for (q, reason) in [
             ("", "missing parameter"),
             ("host=a.com&host=b.com", "more than once"),
@@ -379,7 +455,6 @@ mod tests {
             ("host=a.com&port=0", "bad port"),
             ("host=a.com&port=99999", "bad port"),
             ("host=a.com&proto=sctp", "neither tcp nor udp"),
-            ("host=a.com&profile=fast", "unknown profile"),
         ] {
             let err = DecideQuery::parse(q).err().unwrap_or_default();
             assert!(err.contains(reason), "{q}: {err:?}");

@@ -1,0 +1,241 @@
+//! What templates see: the contract for template authors.
+//!
+//! | variable | content |
+//! |---|---|
+//! | `profile.name`, `profile.proxy` | profile name; the proxy string (e.g. `PROXY p1:3128; DIRECT`) |
+//! | `profile.plain_hosts_direct`, `profile.private_addresses_direct` | booleans |
+//! | `catalogue.generation`, `catalogue.version` | which catalogue the PAC was made from |
+//! | `deny` | organisation denials: `{exact: {".name": 1}, suffix: {".suffix": 1}, globs: [[regex, literals, 1]]}` — any match goes to the proxy |
+//! | `allow`, `supplement` | same shape, values 1 (DIRECT) or 0 (proxy); the most specific match decides, `supplement` only when `allow` has none |
+//! | `v4_direct` | sorted, disjoint `[first, last]` IPv4 ranges (as numbers) sent DIRECT |
+//! | `v6_direct` | the same for IPv6, as 32-digit lowercase hex strings |
+//! | `direct_patterns`, `proxy_patterns` | for chain-style templates: every allow pattern routed DIRECT / to the proxy, most specific first |
+//!
+//! Address ranges are computed by asking the snapshot itself for every range between two
+//! prefix boundaries, so a PAC decides addresses exactly as `/decide` does.
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use serde::Serialize;
+
+use crate::catalogue::HostPattern;
+use crate::host::Host;
+use crate::matcher::Target;
+use crate::profile::{Profile, Route, PRIVATE_V4};
+use crate::snapshot::Snapshot;
+
+#[derive(Serialize)]
+pub struct PacContext {
+    profile: ProfileView,
+    catalogue: CatalogueView,
+    deny: Table,
+    allow: Table,
+    supplement: Table,
+    v4_direct: Vec<[u32; 2]>,
+    v6_direct: Vec<[String; 2]>,
+    direct_patterns: Vec<String>,
+    proxy_patterns: Vec<String>,
+}
+
+#[derive(Serialize)]
+struct ProfileView {
+    name: String,
+    proxy: String,
+    plain_hosts_direct: bool,
+    private_addresses_direct: bool,
+}
+
+#[derive(Serialize)]
+struct CatalogueView {
+    generation: u64,
+    version: String,
+}
+
+#[derive(Serialize, Default)]
+struct Table {
+    exact: BTreeMap<String, u8>,
+    suffix: BTreeMap<String, u8>,
+    /// `[regex, literal characters, route]`, most specific first.
+    globs: Vec<(String, u32, u8)>,
+}
+
+impl Table {
+    fn new<'a>(rules: impl Iterator<Item = (&'a Target, Route)>) -> Table {
+        let mut t = Table::default();
+        let mut globs = Vec::new();
+        for (target, route) in rules {
+            let direct = u8::from(route == Route::Direct);
+            match target {
+                Target::Pattern(HostPattern::Exact(n)) => {
+                    t.exact.insert(format!(".{n}"), direct);
+                }
+                Target::Pattern(p @ HostPattern::Suffix(_)) => {
+                    t.suffix
+                        .insert(format!(".{}", p.suffix().unwrap_or_default()), direct);
+                }
+                Target::Pattern(p @ HostPattern::Glob(g)) => {
+                    globs.push((p.specificity(), g.clone(), direct));
+                }
+                Target::Prefix(_) => {}
+            }
+        }
+        // Most specific first; among equals the alphabetically first, as the matcher does.
+        globs.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+        t.globs = globs
+            .into_iter()
+            .map(|(spec, g, direct)| (glob_regex(&g), spec, direct))
+            .collect();
+        t
+    }
+}
+
+/// `shExpMatch` semantics as an anchored regular expression. Patterns hold only
+/// `[a-z0-9-_.*]`, so `.` is the only character to escape.
+fn glob_regex(g: &str) -> String {
+    let mut re = String::from("^");
+    for c in g.chars() {
+        match c {
+            '*' => re.push_str(".*"),
+            '.' => re.push_str("\\."),
+            c => re.push(c),
+        }
+    }
+    re.push('$');
+    re
+}
+
+impl PacContext {
+    pub fn new(snap: &Snapshot, profile: &Profile) -> PacContext {
+        let rules = snap.routed_rules(profile);
+        let mut direct_patterns = Vec::new();
+        let mut proxy_patterns = Vec::new();
+        let mut ordered: Vec<(&HostPattern, Route)> = rules
+            .allow
+            .iter()
+            .filter_map(|(t, r)| match t {
+                Target::Pattern(p) => Some((p, *r)),
+                Target::Prefix(_) => None,
+            })
+            .collect();
+        ordered.sort_by(|a, b| b.0.specificity().cmp(&a.0.specificity()).then(a.0.cmp(b.0)));
+        for (p, r) in ordered {
+            match r {
+                Route::Direct => direct_patterns.push(p.to_string()),
+                Route::Proxy => proxy_patterns.push(p.to_string()),
+            }
+        }
+        let (v4_direct, v6_direct) = direct_ranges(snap, profile, &rules);
+        PacContext {
+            profile: ProfileView {
+                name: profile.name.clone(),
+                proxy: profile.proxy.clone(),
+                plain_hosts_direct: profile.plain_hosts == Route::Direct,
+                private_addresses_direct: profile.private_addresses == Route::Direct,
+            },
+            catalogue: CatalogueView {
+                generation: snap.generation(),
+                version: snap.version().to_owned(),
+            },
+            deny: Table::new(rules.deny.iter().map(|t| (*t, Route::Direct))),
+            allow: Table::new(rules.allow.iter().map(|(t, r)| (*t, *r))),
+            supplement: Table::new(rules.supplement.iter().map(|(t, r)| (*t, *r))),
+            v4_direct,
+            v6_direct,
+            direct_patterns,
+            proxy_patterns,
+        }
+    }
+}
+
+/// Every address range the snapshot sends DIRECT under `profile`, found by deciding the
+/// first address of each range between consecutive prefix boundaries.
+fn direct_ranges(
+    snap: &Snapshot,
+    profile: &Profile,
+    rules: &crate::snapshot::RoutedRules<'_>,
+) -> (Vec<[u32; 2]>, Vec<[String; 2]>) {
+    let mut b4: Vec<u64> = vec![0];
+    let mut b6: Vec<u128> = vec![0];
+    let prefixes = rules
+        .deny
+        .iter()
+        .copied()
+        .chain(rules.allow.iter().map(|(t, _)| *t))
+        .chain(rules.supplement.iter().map(|(t, _)| *t))
+        .filter_map(|t| match t {
+            Target::Prefix(n) => Some(*n),
+            Target::Pattern(_) => None,
+        });
+    let private = PRIVATE_V4
+        .iter()
+        .chain(["fc00::/7", "fe80::/10", "::1/128"].iter())
+        .filter_map(|c| c.parse::<ipnet::IpNet>().ok());
+    for net in prefixes.chain(private) {
+        match net {
+            ipnet::IpNet::V4(n) => {
+                b4.push(u64::from(u32::from(n.network())));
+                b4.push(u64::from(u32::from(n.broadcast())) + 1);
+            }
+            ipnet::IpNet::V6(n) => {
+                b6.push(u128::from(n.network()));
+                if let Some(end) = u128::from(n.broadcast()).checked_add(1) {
+                    b6.push(end);
+                }
+            }
+        }
+    }
+    b4.sort_unstable();
+    b4.dedup();
+    b6.sort_unstable();
+    b6.dedup();
+    let direct = |ip: IpAddr| snap.decide(&Host::Ip(ip), None, profile).route == Route::Direct;
+    let mut v4: Vec<[u32; 2]> = Vec::new();
+    for (i, &start) in b4.iter().enumerate() {
+        if start > u64::from(u32::MAX) {
+            break;
+        }
+        let end = b4.get(i + 1).map_or(u64::from(u32::MAX), |&n| n - 1) as u32;
+        let start = start as u32;
+        if direct(IpAddr::V4(Ipv4Addr::from(start))) {
+            match v4.last_mut() {
+                Some(last) if u64::from(last[1]) + 1 == u64::from(start) => last[1] = end,
+                _ => v4.push([start, end]),
+            }
+        }
+    }
+    let mut v6: Vec<[u128; 2]> = Vec::new();
+    for (i, &start) in b6.iter().enumerate() {
+        let end = b6.get(i + 1).map_or(u128::MAX, |&n| n - 1);
+        // IPv4-mapped addresses are decided as IPv4; the PAC converts them the same way.
+        let ip = Ipv6Addr::from(start);
+        if ip.to_ipv4_mapped().is_some() {
+            continue;
+        }
+        if direct(IpAddr::V6(ip)) {
+            match v6.last_mut() {
+                Some(last) if last[1].checked_add(1) == Some(start) => last[1] = end,
+                _ => v6.push([start, end]),
+            }
+        }
+    }
+    let v6 = v6
+        .into_iter()
+        .map(|[a, b]| [format!("{a:032x}"), format!("{b:032x}")])
+        .collect();
+    (v4, v6)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn glob_regexes() {
+        assert_eq!(
+            glob_regex("autodiscover.*.onmicrosoft.com"),
+            "^autodiscover\\..*\\.onmicrosoft\\.com$"
+        );
+        assert_eq!(glob_regex("*cdn.onenote.net"), "^.*cdn\\.onenote\\.net$");
+    }
+}
