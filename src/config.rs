@@ -71,6 +71,10 @@ pub struct ProfileConfig {
     /// Template in `pac.templates_dir` (default: the built-in `default.pac.j2`).
     #[serde(default = "default_template")]
     pub template: String,
+    /// Client networks that get this profile at /proxy.pac and /wpad.dat; the longest
+    /// matching prefix over all profiles wins, no match gets the default profile.
+    #[serde(default)]
+    pub clients: Vec<ipnet::IpNet>,
 }
 
 fn default_direct() -> Vec<crate::catalogue::Category> {
@@ -104,6 +108,9 @@ pub struct ServerConfig {
     pub max_connections: usize,
     /// On SIGTERM/SIGINT, how long in-flight requests may take before the process exits.
     pub shutdown_grace_secs: u64,
+    /// Reverse proxies whose `X-Forwarded-For` is believed when choosing a profile by client
+    /// network. Requests from anywhere else are judged by their own address.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 impl Default for ServerConfig {
@@ -115,6 +122,7 @@ impl Default for ServerConfig {
             max_header_bytes: 16 * 1024,
             max_connections: 10_000,
             shutdown_grace_secs: 10,
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -325,9 +333,25 @@ impl Loaded {
     /// The profiles: the presets, then the configured ones (replacing a preset of the same
     /// name), with the index of the default. Every problem is listed.
     pub fn profiles(&self) -> Result<(Vec<crate::profile::Profile>, usize), Vec<String>> {
+        self.profiles_and_clients().map(|(p, d, _)| (p, d))
+    }
+
+    /// [`Loaded::profiles`] plus the client networks: (network, profile index).
+    #[allow(clippy::type_complexity)]
+    pub fn profiles_and_clients(
+        &self,
+    ) -> Result<
+        (
+            Vec<crate::profile::Profile>,
+            usize,
+            Vec<(ipnet::IpNet, usize)>,
+        ),
+        Vec<String>,
+    > {
         use crate::profile::Profile;
         let file = self.label();
         let mut list = vec![Profile::type1(), Profile::type2()];
+        let mut clients: Vec<(ipnet::IpNet, usize)> = Vec::new();
         let mut problems = Vec::new();
         for (i, p) in self.config.profiles.iter().enumerate() {
             let valid_name = !p.name.is_empty()
@@ -353,13 +377,32 @@ impl Loaded {
                 private_addresses: p.private_addresses,
                 template: p.template.clone(),
             };
-            match list.iter().position(|q| q.name == p.name) {
-                Some(j) if j < 2 => list[j] = profile,
-                Some(_) => problems.push(format!(
-                    "{file}: profiles[{i}]: name: {:?} is defined twice",
-                    p.name
-                )),
-                None => list.push(profile),
+            let index = match list.iter().position(|q| q.name == p.name) {
+                Some(j) if j < 2 => {
+                    list[j] = profile;
+                    j
+                }
+                Some(j) => {
+                    problems.push(format!(
+                        "{file}: profiles[{i}]: name: {:?} is defined twice",
+                        p.name
+                    ));
+                    j
+                }
+                None => {
+                    list.push(profile);
+                    list.len() - 1
+                }
+            };
+            for net in &p.clients {
+                let net = net.trunc();
+                if let Some((_, other)) = clients.iter().find(|(n, _)| *n == net) {
+                    problems.push(format!(
+                        "{file}: profiles[{i}]: clients: {net} is already given to profile {:?}",
+                        list[*other].name
+                    ));
+                }
+                clients.push((net, index));
             }
         }
         let default = list
@@ -372,7 +415,7 @@ impl Loaded {
             ));
         }
         match default {
-            Some(d) if problems.is_empty() => Ok((list, d)),
+            Some(d) if problems.is_empty() => Ok((list, d, clients)),
             _ => Err(problems),
         }
     }

@@ -24,9 +24,9 @@ pub fn snapshot(config: &Loaded, generation: u64) -> Result<Snapshot, Vec<String
 pub fn served(config: &Loaded, generation: u64) -> Result<(Served, Vec<String>), Vec<String>> {
     let mut problems = Vec::new();
     let snap = snapshot(config, generation);
-    let profiles = config.profiles();
+    let profiles = config.profiles_and_clients();
     let templates = Templates::load(config.templates_dir().as_deref());
-    let (snap, (profiles, default), templates) = match (snap, profiles, templates) {
+    let (snap, (profiles, default, clients), templates) = match (snap, profiles, templates) {
         (Ok(s), Ok(p), Ok(t)) => (s, p, t),
         (s, p, t) => {
             problems.extend(s.err().unwrap_or_default());
@@ -61,6 +61,7 @@ pub fn served(config: &Loaded, generation: u64) -> Result<(Served, Vec<String>),
             snapshot: snap,
             profiles,
             default_profile: default,
+            clients,
             pacs,
         },
         warnings,

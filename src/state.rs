@@ -20,11 +20,23 @@ pub struct Served {
     pub profiles: Vec<Profile>,
     /// Index of the default profile in `profiles`.
     pub default_profile: usize,
+    /// Client networks and the profile each gets.
+    pub clients: Vec<(ipnet::IpNet, usize)>,
     /// One rendered PAC per profile, same order as `profiles`.
     pub pacs: Vec<RenderedPac>,
 }
 
 impl Served {
+    /// The profile for a client address: longest matching client network, else the default.
+    pub fn profile_for_client(&self, client: std::net::IpAddr) -> usize {
+        let client = client.to_canonical();
+        self.clients
+            .iter()
+            .filter(|(net, _)| net.contains(&client))
+            .max_by_key(|(net, _)| net.prefix_len())
+            .map_or(self.default_profile, |&(_, p)| p)
+    }
+
     pub fn profile(&self, name: &str) -> Option<usize> {
         self.profiles.iter().position(|p| p.name == name)
     }

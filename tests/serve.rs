@@ -712,3 +712,67 @@ fn pac_agrees(config: &Path, profiles: &[&str]) {
         );
     }
 }
+
+/// The profile named in a PAC's first line.
+fn pac_profile(body: &str) -> String {
+    body.lines()
+        .next()
+        .and_then(|l| l.split("profile \"").nth(1))
+        .and_then(|s| s.split('"').next())
+        .unwrap_or_default()
+        .to_owned()
+}
+
+const CLIENT_PROFILES: &str = r#"
+[[profiles]]
+name = "loop"
+proxy = "PROXY 127.0.0.1:3128"
+clients = ["127.0.0.1/32"]
+[[profiles]]
+name = "wide"
+proxy = "PROXY 127.0.0.1:3129"
+clients = ["127.0.0.0/8"]
+[[profiles]]
+name = "ten"
+proxy = "PROXY 127.0.0.1:3130"
+clients = ["10.0.0.0/8", "2001:db8::/32"]
+"#;
+
+fn pac_for(server: &Server, xff: Option<&str>) -> String {
+    let mut req = agent().get(&server.url("/proxy.pac"));
+    if let Some(x) = xff {
+        req = req.header("X-Forwarded-For", x);
+    }
+    let mut r = req.call().unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    pac_profile(&r.body_mut().read_to_string().unwrap())
+}
+
+#[test]
+fn profile_by_client_network_without_a_trusted_proxy() {
+    let (cfg, _) = config_with_catalogue("clients", CAT_A, CLIENT_PROFILES);
+    let server = Server::start(&cfg);
+    // Longest client prefix wins: 127.0.0.1/32 over 127.0.0.0/8.
+    assert_eq!(pac_for(&server, None), "loop");
+    // An untrusted peer's X-Forwarded-For is ignored.
+    assert_eq!(pac_for(&server, Some("10.1.2.3")), "loop");
+    // /wpad.dat is chosen the same way; a named profile is not.
+    assert_eq!(pac_profile(&get(&server.url("/wpad.dat")).body), "loop");
+    assert_eq!(pac_profile(&get(&server.url("/pac/ten.pac")).body), "ten");
+}
+
+#[test]
+fn profile_by_client_network_behind_a_trusted_proxy() {
+    let extra = format!("[server]\ntrusted_proxies = [\"127.0.0.1/32\"]\n{CLIENT_PROFILES}");
+    let (cfg, _) = config_with_catalogue("trusted", CAT_A, &extra);
+    let server = Server::start(&cfg);
+    assert_eq!(pac_for(&server, None), "loop");
+    assert_eq!(pac_for(&server, Some("10.1.2.3")), "ten");
+    assert_eq!(pac_for(&server, Some("2001:db8::7")), "ten");
+    // The entry the trusted proxy added is the last one; earlier ones are the client's word.
+    assert_eq!(pac_for(&server, Some("10.9.9.9, 127.0.0.5")), "wide");
+    // A client outside every network gets the default profile.
+    assert_eq!(pac_for(&server, Some("192.0.2.1")), "type2");
+    // Garbage is not believed.
+    assert_eq!(pac_for(&server, Some("not-an-address")), "loop");
+}

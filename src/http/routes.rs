@@ -35,6 +35,7 @@ type Resp = Response<Full<Bytes>>;
 pub struct Routes {
     state: Arc<State>,
     decide_cache: HeaderValue,
+    trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 impl Routes {
@@ -44,6 +45,7 @@ impl Routes {
         Routes {
             state,
             decide_cache,
+            trusted_proxies: cfg.trusted_proxies.clone(),
         }
     }
 
@@ -69,7 +71,37 @@ impl Routes {
         resp
     }
 
-    fn route(&self, route: &'static str, req: Request<Incoming>, _peer: SocketAddr) -> Resp {
+    /// The client a PAC is chosen for: the peer, or — only when the peer is a trusted proxy —
+    /// the nearest `X-Forwarded-For` entry that is not itself a trusted proxy.
+    fn client(&self, req: &Request<Incoming>, peer: SocketAddr) -> std::net::IpAddr {
+        let trusted = |ip: &std::net::IpAddr| self.trusted_proxies.iter().any(|n| n.contains(ip));
+        let mut client = peer.ip().to_canonical();
+        if !trusted(&client) {
+            return client;
+        }
+        let forwarded: Vec<&str> = req
+            .headers()
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .collect();
+        for entry in forwarded.iter().rev() {
+            match host::normalize(entry.trim()) {
+                Ok(host::Host::Ip(ip)) => {
+                    client = ip;
+                    if !trusted(&ip) {
+                        break;
+                    }
+                }
+                // Garbage in the header: stop at the last address we could trust.
+                _ => break,
+            }
+        }
+        client
+    }
+
+    fn route(&self, route: &'static str, req: Request<Incoming>, peer: SocketAddr) -> Resp {
         if route == "other" {
             return error(StatusCode::NOT_FOUND, "no such resource");
         }
@@ -93,7 +125,7 @@ impl Routes {
             "metrics" => self.metrics(),
             "pac" => {
                 let served = self.state.current();
-                let i = served.default_profile;
+                let i = served.profile_for_client(self.client(&req, peer));
                 serve_pac(&served, i, &req)
             }
             "pac_named" => {
