@@ -29,6 +29,8 @@ pub fn serve(config_path: Option<PathBuf>, listen: Option<SocketAddr>) -> ExitCo
 }
 
 async fn run(config_path: Option<PathBuf>, listen: Option<SocketAddr>) -> ExitCode {
+    // One crypto provider for the process, whatever features dependencies enable.
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     // Before anything slow: from here on SIGHUP means "reload", never "terminate".
     let hup = match signal(SignalKind::hangup()) {
         Ok(s) => s,
@@ -115,16 +117,51 @@ async fn run(config_path: Option<PathBuf>, listen: Option<SocketAddr>) -> ExitCo
         Ok(addr) => tracing::info!("listening on http://{addr}"),
         Err(e) => tracing::warn!(error = %e, "listening, address unknown"),
     }
+    let https = match config.config.tls.listen {
+        None => None,
+        Some(addr) => match TcpListener::bind(addr).await {
+            Ok(l) => {
+                match l.local_addr() {
+                    Ok(a) => tracing::info!("listening on https://{a}"),
+                    Err(e) => tracing::warn!(error = %e, "listening (TLS), address unknown"),
+                }
+                Some(l)
+            }
+            Err(e) => {
+                tracing::error!(%addr, error = %e, "cannot listen (TLS)");
+                return ExitCode::from(1);
+            }
+        },
+    };
     let (tx, rx) = reload::channel();
     tokio::spawn(reload::forward_sighup(hup, tx));
     let reloader = Reloader {
         config_path,
         server: config.config.server.clone(),
+        tls: config.config.tls.clone(),
         state: state.clone(),
         generation: 1,
     };
     tokio::spawn(reloader.run(rx));
-    crate::http::serve(listener, state, server, shutdown_signal()).await;
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        let _ = stop_tx.send(true);
+    });
+    let tls_task = https.map(|l| {
+        let acceptor = crate::http::tls::acceptor(state.clone());
+        tokio::spawn(crate::http::serve(
+            l,
+            Some(acceptor),
+            state.clone(),
+            server.clone(),
+            stop_rx.clone(),
+        ))
+    });
+    crate::http::serve(listener, None, state, server, stop_rx).await;
+    if let Some(t) = tls_task {
+        let _ = t.await;
+    }
     ExitCode::SUCCESS
 }
 

@@ -22,6 +22,7 @@ pub const ENV_PREFIX: &str = "PACWARDEN_";
 pub struct Config {
     pub catalogue: CatalogueConfig,
     pub server: ServerConfig,
+    pub tls: TlsConfig,
     pub log: LogConfig,
     pub pac: PacConfig,
     /// Routing profiles in addition to the presets `type1` and `type2` (a profile with a
@@ -125,6 +126,22 @@ impl Default for ServerConfig {
             trusted_proxies: Vec::new(),
         }
     }
+}
+
+/// An optional HTTPS listener (rustls; ALPN h2 and http/1.1). The certificate and key are
+/// re-read on every reload, so a rotated certificate takes effect on SIGHUP.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TlsConfig {
+    /// HTTPS listen address; unset means no HTTPS listener.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub listen: Option<SocketAddr>,
+    /// PEM certificate chain, leaf first; relative to the config file.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cert: Option<PathBuf>,
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1); relative to the config file.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key: Option<PathBuf>,
 }
 
 /// Log output.
@@ -417,6 +434,22 @@ impl Loaded {
         match default {
             Some(d) if problems.is_empty() => Ok((list, d, clients)),
             _ => Err(problems),
+        }
+    }
+
+    /// Certificate and key paths when an HTTPS listener is configured.
+    pub fn tls_paths(&self) -> Result<Option<(PathBuf, PathBuf)>, Vec<String>> {
+        let t = &self.config.tls;
+        let file = self.label();
+        match (&t.listen, &t.cert, &t.key) {
+            (None, None, None) => Ok(None),
+            (Some(_), Some(c), Some(k)) => Ok(Some((self.base_dir.join(c), self.base_dir.join(k)))),
+            (None, _, _) => Err(vec![format!(
+                "{file}: tls: listen: required when cert or key is set"
+            )]),
+            _ => Err(vec![format!(
+                "{file}: tls: cert and key are both required with listen"
+            )]),
         }
     }
 

@@ -26,15 +26,23 @@ pub fn served(config: &Loaded, generation: u64) -> Result<(Served, Vec<String>),
     let snap = snapshot(config, generation);
     let profiles = config.profiles_and_clients();
     let templates = Templates::load(config.templates_dir().as_deref());
-    let (snap, (profiles, default, clients), templates) = match (snap, profiles, templates) {
-        (Ok(s), Ok(p), Ok(t)) => (s, p, t),
-        (s, p, t) => {
-            problems.extend(s.err().unwrap_or_default());
-            problems.extend(p.err().unwrap_or_default());
-            problems.extend(t.err().unwrap_or_default());
-            return Err(problems);
-        }
-    };
+    let tls = config.tls_paths().and_then(|paths| match paths {
+        None => Ok(None),
+        Some((cert, key)) => crate::http::tls::load_key(&cert, &key)
+            .map(Some)
+            .map_err(|e| vec![e]),
+    });
+    let (snap, (profiles, default, clients), templates, tls) =
+        match (snap, profiles, templates, tls) {
+            (Ok(s), Ok(p), Ok(t), Ok(k)) => (s, p, t, k),
+            (s, p, t, k) => {
+                problems.extend(s.err().unwrap_or_default());
+                problems.extend(p.err().unwrap_or_default());
+                problems.extend(t.err().unwrap_or_default());
+                problems.extend(k.err().unwrap_or_default());
+                return Err(problems);
+            }
+        };
     let mut pacs = Vec::with_capacity(profiles.len());
     let mut warnings = Vec::new();
     let budget = config.config.pac.size_budget_bytes;
@@ -63,6 +71,7 @@ pub fn served(config: &Loaded, generation: u64) -> Result<(Served, Vec<String>),
             default_profile: default,
             clients,
             pacs,
+            tls,
         },
         warnings,
     ))

@@ -10,7 +10,7 @@ use std::time::Instant;
 use tokio::signal::unix::Signal;
 use tokio::sync::mpsc;
 
-use crate::config::{Loaded, ServerConfig};
+use crate::config::{Loaded, ServerConfig, TlsConfig};
 use crate::state::State;
 
 /// Why a reload was asked for.
@@ -39,6 +39,8 @@ pub struct Reloader {
     pub config_path: Option<PathBuf>,
     /// Listener settings in force; a reload that changes them warns that a restart is needed.
     pub server: ServerConfig,
+    /// HTTPS listener settings in force (the certificate itself is reloaded).
+    pub tls: TlsConfig,
     pub state: Arc<State>,
     pub generation: u64,
 }
@@ -63,7 +65,9 @@ impl Reloader {
                     for w in &warnings {
                         tracing::warn!(warning = w.as_str(), "catalogue warning");
                     }
-                    if config.config.server != self.server {
+                    if config.config.server != self.server
+                        || config.config.tls.listen != self.tls.listen
+                    {
                         tracing::warn!(
                             "server settings changed in the configuration; they take effect after a restart"
                         );

@@ -24,6 +24,8 @@ pub struct Served {
     pub clients: Vec<(ipnet::IpNet, usize)>,
     /// One rendered PAC per profile, same order as `profiles`.
     pub pacs: Vec<RenderedPac>,
+    /// The HTTPS certificate and key, when an HTTPS listener is configured.
+    pub tls: Option<Arc<rustls::sign::CertifiedKey>>,
 }
 
 impl Served {

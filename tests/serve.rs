@@ -776,3 +776,123 @@ fn profile_by_client_network_behind_a_trusted_proxy() {
     // Garbage is not believed.
     assert_eq!(pac_for(&server, Some("not-an-address")), "loop");
 }
+
+// === HTTPS ===
+
+fn test_ca() -> rcgen::CertifiedIssuer<'static, rcgen::KeyPair> {
+    let mut p = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    p.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    p.distinguished_name
+        .push(rcgen::DnType::CommonName, "pacwarden test CA");
+    rcgen::CertifiedIssuer::self_signed(p, rcgen::KeyPair::generate().unwrap()).unwrap()
+}
+
+/// A leaf for localhost / 127.0.0.1 written to `cert.pem` and `key.pem`; returns its DER.
+fn write_leaf(ca: &rcgen::CertifiedIssuer<'static, rcgen::KeyPair>, dir: &Path) -> Vec<u8> {
+    let key = rcgen::KeyPair::generate().unwrap();
+    let params =
+        rcgen::CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
+            .unwrap();
+    let cert = params.signed_by(&key, ca).unwrap();
+    std::fs::write(dir.join("cert.pem"), cert.pem()).unwrap();
+    std::fs::write(dir.join("key.pem"), key.serialize_pem()).unwrap();
+    cert.der().to_vec()
+}
+
+/// One HTTPS request with a rustls client trusting only `ca`; returns the negotiated ALPN
+/// protocol, the server's certificate and the response head.
+fn https_get(
+    addr: SocketAddr,
+    ca: &rcgen::CertifiedIssuer<'static, rcgen::KeyPair>,
+    alpn: &[&[u8]],
+    path: &str,
+) -> (Option<Vec<u8>>, Vec<u8>, String) {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(ca.der().clone()).unwrap();
+    let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let mut cfg = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    cfg.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    let conn = rustls::ClientConnection::new(std::sync::Arc::new(cfg), name).unwrap();
+    let sock = TcpStream::connect(addr).unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut tls = rustls::StreamOwned::new(conn, sock);
+    let mut reply = String::new();
+    if alpn.first() == Some(&&b"h2"[..]) {
+        // Completing the handshake is enough to see the protocol and certificate.
+        tls.conn.complete_io(&mut tls.sock).unwrap();
+    } else {
+        write!(
+            tls,
+            "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let _ = tls.read_to_string(&mut reply);
+    }
+    let proto = tls.conn.alpn_protocol().map(|p| p.to_vec());
+    let cert = tls.conn.peer_certificates().unwrap()[0].to_vec();
+    (proto, cert, reply)
+}
+
+#[test]
+fn https_with_alpn_and_certificate_rotation_on_sighup() {
+    let dir = tempdir("tls");
+    let ca = test_ca();
+    let first = write_leaf(&ca, &dir);
+    std::fs::write(dir.join("catalogue.toml"), CAT_A).unwrap();
+    let cfg = dir.join("pacwarden.toml");
+    std::fs::write(
+        &cfg,
+        "[[catalogue.sources]]\nkind = \"native\"\npath = \"catalogue.toml\"\n[tls]\nlisten = \"127.0.0.1:0\"\ncert = \"cert.pem\"\nkey = \"key.pem\"\n",
+    )
+    .unwrap();
+    let server = Server::start(&cfg);
+    let line = server.wait_log("listening on https://");
+    let addr: SocketAddr = line
+        .split("https://")
+        .nth(1)
+        .map(|s| {
+            s.chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || ".:[]".contains(*c))
+                .collect::<String>()
+        })
+        .unwrap()
+        .parse()
+        .unwrap();
+
+    let (proto, cert, reply) =
+        https_get(addr, &ca, &[b"http/1.1"], "/decide?host=www.alpha.example");
+    assert_eq!(proto.as_deref(), Some(&b"http/1.1"[..]));
+    assert_eq!(cert, first);
+    assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
+    assert!(reply.contains("\"decision\":\"allow\""));
+    let (proto, _, _) = https_get(addr, &ca, &[b"h2", b"http/1.1"], "/");
+    assert_eq!(proto.as_deref(), Some(&b"h2"[..]));
+
+    // Rotation: new certificate on disk, SIGHUP, new connections get it.
+    let second = write_leaf(&ca, &dir);
+    assert_ne!(first, second);
+    server.signal("-HUP");
+    server.wait_log("catalogue reloaded");
+    let (_, cert, reply) = https_get(addr, &ca, &[b"http/1.1"], "/healthz");
+    assert_eq!(cert, second);
+    assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
+
+    // A broken key is refused like a broken catalogue: the old certificate keeps serving.
+    std::fs::write(
+        dir.join("key.pem"),
+        "-----BEGIN PRIVATE KEY-----\nnope\n-----END PRIVATE KEY-----\n",
+    )
+    .unwrap();
+    server.signal("-HUP");
+    server.wait_log("reload refused");
+    let (_, cert, _) = https_get(addr, &ca, &[b"http/1.1"], "/healthz");
+    assert_eq!(cert, second);
+    // Plain HTTP keeps working beside HTTPS.
+    assert_eq!(get(&server.url("/healthz")).status, 200);
+}

@@ -3,8 +3,8 @@
 //! [`routes`].
 
 pub mod routes;
+pub mod tls;
 
-use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,18 +13,21 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
+use tokio::sync::{watch, Semaphore};
+use tokio_rustls::TlsAcceptor;
 
 use crate::config::ServerConfig;
 use crate::state::State;
 
-/// Serves until `shutdown` resolves, then stops accepting, marks the state as draining and
-/// gives in-flight requests up to the configured grace period.
+/// Serves until `shutdown` turns true, then stops accepting, marks the state as draining and
+/// gives in-flight requests up to the configured grace period. With `tls`, every connection
+/// is a TLS handshake first (bounded by the header-read timeout).
 pub async fn serve(
     listener: TcpListener,
+    tls: Option<TlsAcceptor>,
     state: Arc<State>,
     cfg: ServerConfig,
-    shutdown: impl Future<Output = ()>,
+    mut shutdown: watch::Receiver<bool>,
 ) {
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
@@ -40,7 +43,7 @@ pub async fn serve(
     let routes = Arc::new(routes::Routes::new(state.clone(), &cfg));
     let graceful = GracefulShutdown::new();
     let slots = Arc::new(Semaphore::new(cfg.max_connections.max(1)));
-    tokio::pin!(shutdown);
+    let handshake_timeout = Duration::from_secs(cfg.header_read_timeout_secs);
     loop {
         // Wait for a free connection slot before accepting, so excess clients queue in the
         // kernel instead of being accepted and starved.
@@ -49,7 +52,7 @@ pub async fn serve(
                 Ok(p) => p,
                 Err(_) => break,
             },
-            () = &mut shutdown => break,
+            () = stopped(&mut shutdown) => break,
         };
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -61,17 +64,41 @@ pub async fn serve(
                     continue;
                 }
             },
-            () = &mut shutdown => break,
+            () = stopped(&mut shutdown) => break,
         };
         let routes = routes.clone();
         let svc = service_fn(move |req| {
             let routes = routes.clone();
             async move { Ok::<_, std::convert::Infallible>(routes.handle(req, peer)) }
         });
-        let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), svc);
-        let conn = graceful.watch(conn.into_owned());
+        let watcher = graceful.watcher();
+        let builder = builder.clone();
+        let tls = tls.clone();
         tokio::spawn(async move {
-            if let Err(e) = conn.await {
+            let result = match tls {
+                None => {
+                    let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), svc);
+                    watcher.watch(conn.into_owned()).await
+                }
+                Some(acceptor) => {
+                    match tokio::time::timeout(handshake_timeout, acceptor.accept(stream)).await {
+                        Ok(Ok(tls_stream)) => {
+                            let conn = builder
+                                .serve_connection_with_upgrades(TokioIo::new(tls_stream), svc);
+                            watcher.watch(conn.into_owned()).await
+                        }
+                        Ok(Err(e)) => {
+                            tracing::debug!(error = %e, %peer, "TLS handshake failed");
+                            Ok(())
+                        }
+                        Err(_) => {
+                            tracing::debug!(%peer, "TLS handshake timed out");
+                            Ok(())
+                        }
+                    }
+                }
+            };
+            if let Err(e) = result {
                 tracing::debug!(error = %e, %peer, "connection ended with an error");
             }
             drop(permit);
@@ -85,4 +112,9 @@ pub async fn serve(
             tracing::warn!("shutdown grace period over; closing remaining connections");
         }
     }
+}
+
+/// Resolves once the shutdown flag is set (or its sender is gone).
+async fn stopped(rx: &mut watch::Receiver<bool>) {
+    let _ = rx.wait_for(|stop| *stop).await;
 }
