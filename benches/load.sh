@@ -1,0 +1,113 @@
+#!/usr/bin/env bash
+# Load benchmark for /decide and /proxy.pac: pacwarden (release) against the floor (a minimal
+# hyper server answering a fixed JSON, examples/floor.rs) and the peer an operator could build
+# instead (nginx answering allow/deny from a `map $arg_host { hostnames; ... }` generated from
+# the same catalogue). All three are driven alternately with wrk on loopback, in one run.
+#
+# usage: benches/load.sh [DURATION_SECONDS]    (needs: apt-get install -y wrk nginx)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DUR="${1:-10}"
+THREADS=1          # the machine has 2 cores: one for wrk, one for the server
+CONNS=32
+PW=127.0.0.1:18181; FLOOR=127.0.0.1:18182; NGX=127.0.0.1:18183
+work=$(mktemp -d)
+trap 'kill $(jobs -p) 2>/dev/null || true; [ -f "$work/nginx.pid" ] && kill "$(cat "$work/nginx.pid")" 2>/dev/null || true; rm -rf "$work"' EXIT
+
+command -v wrk >/dev/null && command -v nginx >/dev/null || { echo "needs wrk and nginx (apt-get install -y wrk nginx)" >&2; exit 1; }
+cargo build --release --quiet --bin pacwarden --example floor
+
+target/release/pacwarden serve --listen "$PW" > "$work/pw.log" &
+target/release/examples/floor "$FLOOR" > "$work/floor.log" &
+for _ in $(seq 50); do curl -fs "http://$PW/healthz" >/dev/null 2>&1 && curl -fs "http://$FLOOR/" >/dev/null 2>&1 && break; sleep 0.2; done
+
+# Hosts: catalogue names (patterns filled in), catalogue addresses, and names outside it.
+curl -fs "http://$PW/catalogue" > "$work/catalogue.json"
+python3 - "$work" <<'PY'
+import json, sys, random
+work = sys.argv[1]
+cat = json.load(open(f"{work}/catalogue.json"))
+random.seed(7)
+names, addrs, patterns = [], [], set()
+for s in cat["sets"]:
+    if s["direction"] == "inbound" or s["action"] == "deny":
+        continue
+    for h in s["hosts"]:
+        p = h["pattern"]
+        names.append(p.replace("*", "x"))
+        if p.startswith("*.") and "*" not in p[2:]:
+            patterns.add(p)
+        elif "*" not in p:
+            patterns.add(p)
+    for n in s["prefixes"]:
+        if ":" not in n:
+            addrs.append(n.split("/")[0])
+misses = [f"www{i}.example{i}.com" for i in range(200)]
+mix = random.sample(names, min(300, len(names))) + random.sample(addrs, min(100, len(addrs))) + misses
+random.shuffle(mix)
+with open(f"{work}/paths.lua", "w") as f:
+    f.write("paths = {\n")
+    for h in mix:
+        key = "ip" if h[0].isdigit() else "host"
+        f.write(f'  "/decide?{key}={h}",\n')
+    f.write("}\ni = 0\nrequest = function()\n  i = i % #paths + 1\n  return wrk.format(\"GET\", paths[i])\nend\n")
+# nginx: the same allow list as a hostnames map (mid-label wildcards cannot be expressed).
+with open(f"{work}/map.conf", "w") as f:
+    f.write("map $arg_host $decision {\n  hostnames;\n  default deny;\n")
+    for p in sorted(patterns):
+        f.write(f"  {p} allow;\n")
+    f.write("}\n")
+PY
+cat > "$work/nginx.conf" <<NGINX
+worker_processes 1;
+pid $work/nginx.pid;
+error_log $work/nginx-error.log warn;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  client_body_temp_path $work; proxy_temp_path $work; fastcgi_temp_path $work; uwsgi_temp_path $work; scgi_temp_path $work;
+  map_hash_bucket_size 128;
+  include $work/map.conf;
+  server {
+    listen $NGX;
+    location /decide {
+      default_type application/json;
+      if (\$decision = allow) { return 200 '{"decision":"allow"}'; }
+      return 403 '{"decision":"deny"}';
+    }
+  }
+}
+NGINX
+nginx -c "$work/nginx.conf" -p "$work"
+sleep 0.5
+
+run() { # name url [script]
+  local out
+  if [ -n "${3:-}" ]; then
+    out=$(wrk -t$THREADS -c$CONNS -d"${DUR}s" --latency -s "$3" "$2")
+  else
+    out=$(wrk -t$THREADS -c$CONNS -d"${DUR}s" --latency "$2")
+  fi
+  local rps p50 p99
+  rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
+  p50=$(echo "$out" | awk '$1=="50%" {print $2}')
+  p99=$(echo "$out" | awk '$1=="99%" {print $2}')
+  printf '%-28s %12s req/s   p50 %8s   p99 %8s\n' "$1" "$rps" "$p50" "$p99"
+  echo "$rps" > "$work/$1.rps"
+}
+
+echo "wrk -t$THREADS -c$CONNS -d${DUR}s on loopback, $(nproc) cores"
+for round in 1 2; do
+  run "floor-$round" "http://$FLOOR/decide?host=login.microsoftonline.com"
+  run "nginx-map-$round" "http://$NGX" "$work/paths.lua"
+  run "pacwarden-decide-$round" "http://$PW" "$work/paths.lua"
+done
+run "pacwarden-proxy.pac" "http://$PW/proxy.pac"
+python3 - "$work" <<'PY'
+import sys
+w = sys.argv[1]
+get = lambda n: max(float(open(f"{w}/{n}-{r}.rps").read()) for r in (1, 2))
+floor, ngx, pw = get("floor"), get("nginx-map"), get("pacwarden-decide")
+print(f"best of 2: floor {floor:.0f}, nginx map {ngx:.0f}, pacwarden /decide {pw:.0f} req/s")
+print(f"pacwarden/floor = {pw / floor:.3f}   pacwarden/nginx = {pw / ngx:.3f}   nginx/floor = {ngx / floor:.3f}")
+PY
