@@ -8,6 +8,7 @@ cd "$(dirname "$0")/.."
 need=()
 command -v python3 >/dev/null || need+=(python3)
 command -v node >/dev/null || need+=(nodejs)   # runs generated PAC files in V8
+command -v curl >/dev/null || need+=(curl)     # HTTP/2 client in the tests
 if [ ${#need[@]} -gt 0 ]; then
   apt-get update -qq && apt-get install -y -qq "${need[@]}"
 fi

@@ -896,3 +896,58 @@ fn https_with_alpn_and_certificate_rotation_on_sighup() {
     // Plain HTTP keeps working beside HTTPS.
     assert_eq!(get(&server.url("/healthz")).status, 200);
 }
+
+/// An operator's own template, picked by a profile, renders with the same context.
+#[test]
+fn operator_template_selected_per_profile() {
+    let extra = r#"
+[pac]
+templates_dir = "templates"
+[[profiles]]
+name = "chain"
+proxy = "PROXY 127.0.0.1:3128"
+template = "chain.pac.j2"
+"#;
+    let (cfg, _) = config_with_catalogue("tmpl", CAT_A, extra);
+    let dir = cfg.parent().unwrap().join("templates");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("chain.pac.j2"),
+        "// {{ profile.name }}\nfunction FindProxyForURL(url, host) {\n{% for p in direct_patterns %}  if (shExpMatch(host, {{ p }})) return \"DIRECT\";\n{% endfor %}  return {{ profile.proxy }};\n}\n",
+    )
+    .unwrap();
+    let server = Server::start(&cfg);
+    let body = get(&server.url("/pac/chain.pac")).body;
+    assert!(body.starts_with("// \"chain\""), "{body}");
+    assert!(
+        body.contains("shExpMatch(host, \"*.alpha.example\")"),
+        "{body}"
+    );
+    // The other profiles keep the built-in template.
+    assert!(get(&server.url("/pac/type2.pac")).body.contains("pwRoute"));
+
+    // A template that does not parse is refused on reload; the previous one keeps serving.
+    std::fs::write(dir.join("chain.pac.j2"), "{% for %}").unwrap();
+    server.signal("-HUP");
+    server.wait_log("reload refused");
+    assert_eq!(get(&server.url("/pac/chain.pac")).body, body);
+}
+
+/// HTTP/2 without TLS (prior knowledge), with curl as the client.
+#[test]
+fn h2c_prior_knowledge() {
+    let server = Server::start(&repo("config/pacwarden.toml"));
+    let out = Command::new("curl")
+        .args([
+            "-s",
+            "--http2-prior-knowledge",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_version} %{http_code}",
+        ])
+        .arg(server.url("/decide?host=outlook.office365.com"))
+        .output()
+        .expect("curl is installed (scripts/test.sh installs it)");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "2 200");
+}
