@@ -951,3 +951,42 @@ fn h2c_prior_knowledge() {
         .expect("curl is installed (scripts/test.sh installs it)");
     assert_eq!(String::from_utf8_lossy(&out.stdout), "2 200");
 }
+
+/// A SIGHUP during the (slow) first load neither kills the process nor is lost.
+#[test]
+fn early_sighup_does_not_kill() {
+    let mut big = String::from(CAT_A);
+    for i in 0..20_000 {
+        big.push_str(&format!(
+            "[[sets]]\nid = \"s{i}\"\nhosts = [\"h{i}.early.example\"]\n"
+        ));
+    }
+    let (cfg, _) = config_with_catalogue("early", &big, "");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_pacwarden"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--config"])
+        .arg(&cfg)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(150));
+    let pid = child.id().to_string();
+    let sent = Command::new("kill").args(["-HUP", &pid]).status().unwrap();
+    assert!(sent.success());
+    let stdout = child.stdout.take().unwrap();
+    let mut listening = false;
+    let mut reloaded = false;
+    for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+        listening |= line.contains("listening on http://");
+        if line.contains("catalogue reloaded") {
+            reloaded = true;
+            break;
+        }
+    }
+    let alive = child.try_wait().unwrap().is_none();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(
+        listening && reloaded && alive,
+        "listening {listening}, reloaded {reloaded}, alive {alive}"
+    );
+}
