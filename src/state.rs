@@ -73,6 +73,12 @@ impl State {
         self.current.load_full()
     }
 
+    /// The current generation for synchronous use: no reference count traffic, so request
+    /// handlers that never await use this. Never hold it across an `.await`.
+    pub fn guard(&self) -> arc_swap::Guard<Arc<Served>> {
+        self.current.load()
+    }
+
     /// Installs a new generation; requests already running keep the one they hold.
     pub fn swap(&self, next: Served) {
         let now = unix_now();

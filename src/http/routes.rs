@@ -124,12 +124,12 @@ impl Routes {
             "readyz" => text(StatusCode::SERVICE_UNAVAILABLE, "shutting down\n"),
             "metrics" => self.metrics(),
             "pac" => {
-                let served = self.state.current();
+                let served = self.state.guard();
                 let i = served.profile_for_client(self.client(&req, peer));
                 serve_pac(&served, i, &req)
             }
             "pac_named" => {
-                let served = self.state.current();
+                let served = self.state.guard();
                 let name = req.uri().path()["/pac/".len()..].trim_end_matches(".pac");
                 match served.profile(name) {
                     Some(i) => serve_pac(&served, i, &req),
@@ -149,7 +149,7 @@ impl Routes {
             Ok(q) => q,
             Err(reason) => return error(StatusCode::BAD_REQUEST, &reason),
         };
-        let served = self.state.current();
+        let served = self.state.guard();
         let profile = match q.profile.as_deref() {
             None => &served.profiles[served.default_profile],
             Some(name) => match served.profile(name) {
@@ -185,7 +185,7 @@ impl Routes {
     }
 
     fn catalogue(&self) -> Resp {
-        let served = self.state.current();
+        let served = self.state.guard();
         let snap = &served.snapshot;
         let (ok, failed) = self.state.reloads();
         json(
@@ -324,8 +324,9 @@ impl DecideQuery {
 }
 
 fn json(status: StatusCode, body: &impl Serialize) -> Resp {
-    match serde_json::to_vec(body) {
-        Ok(mut v) => {
+    let mut v = Vec::with_capacity(512);
+    match serde_json::to_writer(&mut v, body) {
+        Ok(()) => {
             v.push(b'\n');
             let mut r = Response::new(Full::new(Bytes::from(v)));
             *r.status_mut() = status;
