@@ -990,3 +990,86 @@ fn early_sighup_does_not_kill() {
         "listening {listening}, reloaded {reloaded}, alive {alive}"
     );
 }
+
+/// Over-budget PACs are warned about; listener settings changed in the file are reported as
+/// needing a restart while the catalogue part of the reload still applies.
+#[test]
+fn reload_reports_budget_and_restart_only_settings() {
+    let (cfg, cat) = config_with_catalogue("budget", CAT_A, "[pac]\nsize_budget_bytes = 100\n");
+    let server = Server::start(&cfg);
+    assert_eq!(
+        get(&server.url("/decide?host=www.alpha.example")).status,
+        200
+    );
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    std::fs::write(&cfg, format!("{text}[server]\ndecide_max_age_secs = 5\n")).unwrap();
+    std::fs::write(&cat, CAT_B).unwrap();
+    server.signal("-HUP");
+    let budget = server.wait_log("over the 100-byte budget");
+    assert!(budget.contains("WARN"), "{budget}");
+    let warning = server.wait_log("take effect after a restart");
+    assert!(warning.contains("WARN"), "{warning}");
+    server.wait_log("catalogue reloaded");
+    let r = get(&server.url("/decide?host=www.beta.example"));
+    assert_eq!(r.status, 200);
+    // The listener keeps the settings it started with.
+    assert_eq!(r.header("cache-control"), Some("max-age=300"));
+}
+
+/// Out of file descriptors, accept fails: the server logs it, keeps running, and serves
+/// again once descriptors are free.
+#[test]
+fn accept_errors_are_survived() {
+    let (cfg, _) = config_with_catalogue("emfile", CAT_A, "");
+    let mut child = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "ulimit -n 64 && exec {} serve --listen 127.0.0.1:0 --config {}",
+            env!("CARGO_BIN_EXE_pacwarden"),
+            cfg.display()
+        ))
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut server = Server {
+        child,
+        addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+        log: rx,
+    };
+    let line = server.wait_log("listening on http://");
+    let addr: String = line
+        .split("http://")
+        .nth(1)
+        .unwrap()
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || ".:".contains(*c))
+        .collect();
+    server.addr = addr.parse().unwrap();
+    // Hold more connections than the process has descriptors.
+    let held: Vec<TcpStream> = (0..100)
+        .filter_map(|_| TcpStream::connect(server.addr).ok())
+        .collect();
+    server.wait_log("accept failed");
+    drop(held);
+    std::thread::sleep(Duration::from_millis(500));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Ok(mut r) = agent().get(&server.url("/healthz")).call() {
+            if r.status().as_u16() == 200 && r.body_mut().read_to_string().is_ok() {
+                break;
+            }
+        }
+        assert!(Instant::now() < deadline, "server did not recover");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(server.child.try_wait().unwrap().is_none(), "server exited");
+}
