@@ -2,7 +2,9 @@
 # Load benchmark for /decide and /proxy.pac: pacwarden (release) against the floor (a minimal
 # hyper server answering a fixed JSON, examples/floor.rs) and the peer an operator could build
 # instead (nginx answering allow/deny from a `map $arg_host { hostnames; ... }` generated from
-# the same catalogue). All three are driven alternately with wrk on loopback, in one run.
+# the same catalogue). All three are driven alternately with wrk on loopback, in one run, with
+# the same request script (wrk's Lua costs client CPU on this shared machine, so every server
+# gets the same handicap; the floor ignores the path).
 #
 # usage: benches/load.sh [DURATION_SECONDS]    (needs: apt-get install -y wrk nginx)
 set -euo pipefail
@@ -98,7 +100,7 @@ run() { # name url [script]
 
 echo "wrk -t$THREADS -c$CONNS -d${DUR}s on loopback, $(nproc) cores"
 for round in 1 2; do
-  run "floor-$round" "http://$FLOOR/decide?host=login.microsoftonline.com"
+  run "floor-$round" "http://$FLOOR" "$work/paths.lua"
   run "nginx-map-$round" "http://$NGX" "$work/paths.lua"
   run "pacwarden-decide-$round" "http://$PW" "$work/paths.lua"
 done
