@@ -64,8 +64,10 @@ pub fn served(config: &Loaded, generation: u64) -> Result<(Served, Vec<String>),
     if !problems.is_empty() {
         return Err(problems);
     }
+    let decide_json = crate::http::decide_json::DecideJson::new(&snap, profiles.len());
     Ok((
         Served {
+            decide_json,
             snapshot: snap,
             profiles,
             default_profile: default,

@@ -8,7 +8,6 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 
-use crate::snapshot::Decision;
 use crate::state::Served;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -151,12 +150,16 @@ impl Metrics {
             .observe(seconds);
     }
 
-    pub fn decision(&self, d: &Decision) {
-        let decision = match d.decision {
+    pub fn decision_parts(
+        &self,
+        verdict: crate::snapshot::Verdict,
+        category: Option<crate::catalogue::Category>,
+    ) {
+        let decision = match verdict {
             crate::snapshot::Verdict::Allow => "allow",
             crate::snapshot::Verdict::Deny => "deny",
         };
-        let category = d.category.map_or("none", |c| c.as_str());
+        let category = category.map_or("none", |c| c.as_str());
         self.decisions
             .get_or_create(&DecisionLabels { decision, category })
             .inc();

@@ -52,6 +52,16 @@ pub struct RoutedRules<'a> {
     pub supplement: Vec<(&'a Target, Route)>,
 }
 
+/// Which rule decided: an index into the deny, categorised or uncategorised rules.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Denied(RuleId),
+    Allowed(RuleId),
+    Supplement(RuleId),
+    /// No rule: not in the catalogue.
+    Outside,
+}
+
 /// allow | deny.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -162,10 +172,50 @@ impl Snapshot {
             .find_map(|m| Self::lookup(m, host, port).map(|r| &m.rule(r).target))
     }
 
+    /// Which rule decides a host, without building the decision: deny rules first, then
+    /// categorised rules, then uncategorised ones.
+    pub fn outcome(&self, host: &Host, port: Option<PortQuery>) -> Outcome {
+        if let Some(r) = Self::lookup(&self.deny, host, port) {
+            return Outcome::Denied(r);
+        }
+        if let Some(r) = Self::lookup(&self.allow, host, port) {
+            return Outcome::Allowed(r);
+        }
+        match Self::lookup(&self.supplement, host, port) {
+            Some(r) => Outcome::Supplement(r),
+            None => Outcome::Outside,
+        }
+    }
+
+    /// Number of rule ids of the deny, categorised and uncategorised matchers, for tables
+    /// indexed by [`Outcome`] rule ids.
+    pub fn rule_slots(&self) -> [usize; 3] {
+        [
+            self.deny.rule_slots(),
+            self.allow.rule_slots(),
+            self.supplement.rule_slots(),
+        ]
+    }
+
     /// Decides a normalised host under `profile`, optionally for one port.
     pub fn decide(&self, host: &Host, port: Option<PortQuery>, profile: &Profile) -> Decision {
+        let outcome = self.outcome(host, port);
+        let local = profile.local_route(host);
+        self.decision(host.to_string(), outcome, local, port, profile)
+    }
+
+    /// The decision for an outcome. `local` is the profile's route for the host if it is a
+    /// plain name or private address (used only when the host is outside the catalogue).
+    pub fn decision(
+        &self,
+        host: String,
+        outcome: Outcome,
+        local: Option<Route>,
+        port: Option<PortQuery>,
+        profile: &Profile,
+    ) -> Decision {
         let mut d = Decision {
-            host: host.to_string(),
+            host,
             decision: Verdict::Deny,
             route: Route::Proxy,
             category: None,
@@ -181,26 +231,24 @@ impl Snapshot {
             proto: port.map(|q| q.proto),
             profile: profile.name.clone(),
         };
-        if let Some(r) = Self::lookup(&self.deny, host, port) {
-            d.rule = Some(self.deny.rule(r).target.to_string());
-            d.source = self
-                .deny
-                .members(r, port)
-                .next()
-                .map(|m| self.source_name(m.set));
-            return d;
-        }
-        let (matcher, r) = match Self::lookup(&self.allow, host, port) {
-            Some(r) => (&self.allow, r),
-            None => match Self::lookup(&self.supplement, host, port) {
-                Some(r) => (&self.supplement, r),
-                None => {
-                    if let Some(route) = profile.local_route(host) {
-                        d.route = route;
-                    }
-                    return d;
+        let (matcher, r) = match outcome {
+            Outcome::Denied(r) => {
+                d.rule = Some(self.deny.rule(r).target.to_string());
+                d.source = self
+                    .deny
+                    .members(r, port)
+                    .next()
+                    .map(|m| self.source_name(m.set));
+                return d;
+            }
+            Outcome::Allowed(r) => (&self.allow, r),
+            Outcome::Supplement(r) => (&self.supplement, r),
+            Outcome::Outside => {
+                if let Some(route) = local {
+                    d.route = route;
                 }
-            },
+                return d;
+            }
         };
         let Some(res) = self.resolve(matcher, r, port) else {
             return d;

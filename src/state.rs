@@ -26,6 +26,8 @@ pub struct Served {
     pub pacs: Vec<RenderedPac>,
     /// The HTTPS certificate and key, when an HTTPS listener is configured.
     pub tls: Option<Arc<rustls::sign::CertifiedKey>>,
+    /// `/decide` answers rendered once per rule and profile.
+    pub decide_json: crate::http::decide_json::DecideJson,
 }
 
 impl Served {

@@ -2,6 +2,7 @@
 //! timeout, head size cap, connection cap, graceful shutdown. No routing decisions here; see
 //! [`routes`].
 
+pub mod decide_json;
 pub mod routes;
 pub mod tls;
 

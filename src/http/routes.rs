@@ -150,10 +150,10 @@ impl Routes {
             Err(reason) => return error(StatusCode::BAD_REQUEST, &reason),
         };
         let served = self.state.guard();
-        let profile = match q.profile.as_deref() {
-            None => &served.profiles[served.default_profile],
+        let index = match q.profile.as_deref() {
+            None => served.default_profile,
             Some(name) => match served.profile(name) {
-                Some(i) => &served.profiles[i],
+                Some(i) => i,
                 None => {
                     let shown: String = name.chars().take(40).collect();
                     return error(
@@ -163,15 +163,41 @@ impl Routes {
                 }
             },
         };
-        let d = served.snapshot.decide(&q.host, q.port, profile);
-        self.state.metrics.decision(&d);
-        let status = match d.decision {
+        let profile = &served.profiles[index];
+        // Without a port the answer is the rule's pre-rendered JSON with the host spliced in.
+        let fast = match q.port {
+            None => served
+                .decide_json
+                .answer(&served.snapshot, index, profile, &q.host),
+            Some(_) => None,
+        };
+        let (body, verdict) = match fast {
+            Some((body, tail)) => {
+                self.state
+                    .metrics
+                    .decision_parts(tail.verdict, tail.category);
+                (body, tail.verdict)
+            }
+            None => {
+                let d = served.snapshot.decide(&q.host, q.port, profile);
+                self.state.metrics.decision_parts(d.decision, d.category);
+                let mut v = serde_json::to_vec(&d).unwrap_or_default();
+                v.push(b'\n');
+                (v, d.decision)
+            }
+        };
+        let status = match verdict {
             Verdict::Allow => StatusCode::OK,
             Verdict::Deny => StatusCode::FORBIDDEN,
         };
-        let mut r = json(status, &d);
-        r.headers_mut()
-            .insert(header::CACHE_CONTROL, self.decide_cache.clone());
+        let mut r = Response::new(Full::new(Bytes::from(body)));
+        *r.status_mut() = status;
+        let h = r.headers_mut();
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        h.insert(header::CACHE_CONTROL, self.decide_cache.clone());
         r
     }
 

@@ -264,6 +264,11 @@ impl Matcher {
             })
     }
 
+    /// Number of rule ids (merged duplicates included): the size of tables indexed by id.
+    pub fn rule_slots(&self) -> usize {
+        self.rules.len()
+    }
+
     /// Every rule that is not a merged duplicate.
     pub fn live_rules(&self) -> impl Iterator<Item = (RuleId, &Rule)> {
         self.rules
