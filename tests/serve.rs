@@ -29,13 +29,19 @@ impl Server {
     }
 
     fn start_with(config: &Path, args: &[&str], env: &[(&str, &str)]) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_pacwarden"))
-            .arg("serve")
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_pacwarden"));
+        cmd.arg("serve")
             .args(args)
             .arg("--config")
             .arg(config)
             .env_remove("RUST_LOG")
-            .envs(env.iter().copied())
+            .envs(env.iter().copied());
+        Self::spawn(cmd)
+    }
+
+    /// Spawns a server command, follows its log and waits until it reports its address.
+    fn spawn(mut cmd: Command) -> Server {
+        let mut child = cmd
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -55,21 +61,9 @@ impl Server {
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             log: rx,
         };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let line = server
-                .log
-                .recv_timeout(deadline.saturating_duration_since(Instant::now()))
-                .expect("server reports its address");
-            if let Some(rest) = line.split("listening on http://").nth(1) {
-                let addr: String = rest
-                    .chars()
-                    .take_while(|c| c.is_ascii_alphanumeric() || ".:[]".contains(*c))
-                    .collect();
-                server.addr = addr.parse().expect("address");
-                return server;
-            }
-        }
+        let line = server.wait_log("listening on http://");
+        server.addr = addr_after(&line, "http://");
+        server
     }
 
     fn url(&self, path: &str) -> String {
@@ -99,6 +93,18 @@ impl Server {
             }
         }
     }
+}
+
+/// The socket address following `scheme` in a log line (text or JSON format).
+fn addr_after(line: &str, scheme: &str) -> SocketAddr {
+    let addr: String = line
+        .split(scheme)
+        .nth(1)
+        .unwrap_or_default()
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || ".:[]".contains(*c))
+        .collect();
+    addr.parse().expect("address in the log line")
 }
 
 fn agent() -> ureq::Agent {
@@ -853,17 +859,7 @@ fn https_with_alpn_and_certificate_rotation_on_sighup() {
     .unwrap();
     let server = Server::start(&cfg);
     let line = server.wait_log("listening on https://");
-    let addr: SocketAddr = line
-        .split("https://")
-        .nth(1)
-        .map(|s| {
-            s.chars()
-                .take_while(|c| c.is_ascii_alphanumeric() || ".:[]".contains(*c))
-                .collect::<String>()
-        })
-        .unwrap()
-        .parse()
-        .unwrap();
+    let addr = addr_after(&line, "https://");
 
     let (proto, cert, reply) =
         https_get(addr, &ca, &[b"http/1.1"], "/decide?host=www.alpha.example");
@@ -1021,39 +1017,13 @@ fn reload_reports_budget_and_restart_only_settings() {
 #[test]
 fn accept_errors_are_survived() {
     let (cfg, _) = config_with_catalogue("emfile", CAT_A, "");
-    let mut child = Command::new("sh")
-        .arg("-c")
-        .arg(format!(
-            "ulimit -n 64 && exec {} serve --listen 127.0.0.1:0 --config {}",
-            env!("CARGO_BIN_EXE_pacwarden"),
-            cfg.display()
-        ))
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let mut server = Server {
-        child,
-        addr: SocketAddr::from(([127, 0, 0, 1], 0)),
-        log: rx,
-    };
-    let line = server.wait_log("listening on http://");
-    let addr: String = line
-        .split("http://")
-        .nth(1)
-        .unwrap()
-        .chars()
-        .take_while(|c| c.is_ascii_alphanumeric() || ".:".contains(*c))
-        .collect();
-    server.addr = addr.parse().unwrap();
+    let mut cmd = Command::new("sh");
+    cmd.arg("-c").arg(format!(
+        "ulimit -n 64 && exec {} serve --listen 127.0.0.1:0 --config {}",
+        env!("CARGO_BIN_EXE_pacwarden"),
+        cfg.display()
+    ));
+    let mut server = Server::spawn(cmd);
     // Hold more connections than the process has descriptors.
     let held: Vec<TcpStream> = (0..100)
         .filter_map(|_| TcpStream::connect(server.addr).ok())

@@ -282,12 +282,4 @@ impl Matcher {
     pub fn rule_count(&self) -> usize {
         self.live
     }
-
-    pub fn trie_nodes(&self) -> usize {
-        self.names.node_count()
-    }
-
-    pub fn glob_count(&self) -> usize {
-        self.names.glob_count()
-    }
 }

@@ -497,15 +497,6 @@ impl NameTable {
             }
         }
     }
-
-    /// Number of trie nodes (for benchmarks and logs).
-    pub fn node_count(&self) -> usize {
-        self.nodes.len()
-    }
-
-    pub fn glob_count(&self) -> usize {
-        self.globs.len()
-    }
 }
 
 #[cfg(test)]
