@@ -12,15 +12,24 @@ cd "$(dirname "$0")/.."
 DUR="${1:-10}"
 THREADS=1          # the machine has 2 cores: one for wrk, one for the server
 CONNS=32
+WORKERS="${WORKERS:-1}"  # tokio workers for pacwarden and the floor; nginx runs one worker
+# Servers on one core, the load generator on the other: otherwise the kernel now and then
+# parks a server thread behind the busy client for a whole time slice, which shows as
+# milliseconds in the p99 of whichever server it happens to.
+if [ "$(nproc)" -ge 2 ] && command -v taskset >/dev/null; then
+  SERVER_CPU="taskset -c 1"; CLIENT_CPU="taskset -c 0"
+else
+  SERVER_CPU=""; CLIENT_CPU=""
+fi
 PW=127.0.0.1:18181; FLOOR=127.0.0.1:18182; NGX=127.0.0.1:18183
 work=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; [ -f "$work/nginx.pid" ] && kill "$(cat "$work/nginx.pid")" 2>/dev/null || true; rm -rf "$work"' EXIT
 
 command -v wrk >/dev/null && command -v nginx >/dev/null || { echo "needs wrk and nginx (apt-get install -y wrk nginx)" >&2; exit 1; }
-cargo build --release --quiet --bin pacwarden --example floor
+cargo build --release --quiet --bin pacwarden --example floor --example paced
 
-target/release/pacwarden serve --listen "$PW" > "$work/pw.log" &
-target/release/examples/floor "$FLOOR" > "$work/floor.log" &
+TOKIO_WORKER_THREADS=$WORKERS $SERVER_CPU target/release/pacwarden serve --listen "$PW" > "$work/pw.log" &
+TOKIO_WORKER_THREADS=$WORKERS $SERVER_CPU target/release/examples/floor "$FLOOR" > "$work/floor.log" &
 for _ in $(seq 50); do curl -fs "http://$PW/healthz" >/dev/null 2>&1 && curl -fs "http://$FLOOR/" >/dev/null 2>&1 && break; sleep 0.2; done
 
 # Hosts: catalogue names (patterns filled in), catalogue addresses, and names outside it.
@@ -47,6 +56,9 @@ for s in cat["sets"]:
 misses = [f"www{i}.example{i}.com" for i in range(200)]
 mix = random.sample(names, min(300, len(names))) + random.sample(addrs, min(100, len(addrs))) + misses
 random.shuffle(mix)
+with open(f"{work}/paths.txt", "w") as f:
+    for h in mix:
+        f.write(f"/decide?{'ip' if h[0].isdigit() else 'host'}={h}\n")
 with open(f"{work}/paths.lua", "w") as f:
     f.write("paths = {\n")
     for h in mix:
@@ -67,6 +79,7 @@ error_log $work/nginx-error.log warn;
 events { worker_connections 1024; }
 http {
   access_log off;
+  keepalive_requests 100000000;   # hyper has no per-connection request limit either
   client_body_temp_path $work; proxy_temp_path $work; fastcgi_temp_path $work; uwsgi_temp_path $work; scgi_temp_path $work;
   map_hash_bucket_size 128;
   include $work/map.conf;
@@ -80,15 +93,15 @@ http {
   }
 }
 NGINX
-nginx -c "$work/nginx.conf" -p "$work"
+$SERVER_CPU nginx -c "$work/nginx.conf" -p "$work"
 sleep 0.5
 
 run() { # name url [script]
   local out
   if [ -n "${3:-}" ]; then
-    out=$(wrk -t$THREADS -c$CONNS -d"${DUR}s" --latency -s "$3" "$2")
+    out=$($CLIENT_CPU wrk -t$THREADS -c$CONNS -d"${DUR}s" --latency -s "$3" "$2")
   else
-    out=$(wrk -t$THREADS -c$CONNS -d"${DUR}s" --latency "$2")
+    out=$($CLIENT_CPU wrk -t$THREADS -c$CONNS -d"${DUR}s" --latency "$2")
   fi
   local rps p50 p99
   rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
@@ -98,14 +111,14 @@ run() { # name url [script]
   echo "$rps" > "$work/$1.rps"
 }
 
-echo "wrk -t$THREADS -c$CONNS -d${DUR}s on loopback, $(nproc) cores"
+echo "wrk -t$THREADS -c$CONNS -d${DUR}s on loopback, $(nproc) cores, servers on ${SERVER_CPU:-any cpu} with $WORKERS worker(s)"
 for round in 1 2; do
   run "floor-$round" "http://$FLOOR" "$work/paths.lua"
   run "nginx-map-$round" "http://$NGX" "$work/paths.lua"
   run "pacwarden-decide-$round" "http://$PW" "$work/paths.lua"
 done
 run "pacwarden-proxy.pac" "http://$PW/proxy.pac"
-python3 - "$work" <<'PY'
+python3 - "$work" <<'PY' | tee "$work/summary.txt"
 import sys
 w = sys.argv[1]
 get = lambda n: max(float(open(f"{w}/{n}-{r}.rps").read()) for r in (1, 2))
@@ -113,3 +126,13 @@ floor, ngx, pw = get("floor"), get("nginx-map"), get("pacwarden-decide")
 print(f"best of 2: floor {floor:.0f}, nginx map {ngx:.0f}, pacwarden /decide {pw:.0f} req/s")
 print(f"pacwarden/floor = {pw / floor:.3f}   pacwarden/nginx = {pw / ngx:.3f}   nginx/floor = {ngx / floor:.3f}")
 PY
+
+# Latency at half of pacwarden's maximum rate: wrk is closed-loop (always at saturation), so a
+# fixed-rate client of our own (examples/paced.rs) sends the same paths on a schedule.
+half=$(awk '/^best of 2/ {print int($(NF-1) / 2)}' "$work/summary.txt")
+echo "fixed rate $half req/s (half of pacwarden's best), $CONNS connections, ${DUR}s:"
+for s in "floor $FLOOR" "nginx-map $NGX" "pacwarden-decide $PW"; do
+  set -- $s
+  printf '%-20s ' "$1"
+  $CLIENT_CPU target/release/examples/paced "$2" "$half" "$DUR" "$CONNS" "$work/paths.txt"
+done

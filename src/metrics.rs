@@ -1,6 +1,8 @@
 //! Prometheus metrics (prometheus-client). Handlers and the reloader only increment; the
 //! registry is encoded on `GET /metrics`.
 
+use std::sync::OnceLock;
+
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -56,8 +58,35 @@ fn latency_histogram() -> Histogram {
     Histogram::new(exponential_buckets(0.000_01, 2.0, 18))
 }
 
+/// Statuses whose request counters are cached per route; others are looked up each time.
+const CACHED_STATUSES: [u16; 7] = [200, 304, 400, 403, 404, 405, 503];
+/// Routes with cached handles (the `route` label values the router uses).
+const CACHED_ROUTES: [&str; 8] = [
+    "decide",
+    "healthz",
+    "readyz",
+    "catalogue",
+    "metrics",
+    "pac",
+    "pac_named",
+    "other",
+];
+
+/// Handles into the families, filled on first use. A family lookup takes a lock and hashes
+/// the labels; the hot path (every `/decide`) instead clones nothing and locks nothing but
+/// the histogram. The handles share their values with the family, so `/metrics` is unchanged
+/// and a series still appears only once it has been seen.
+#[derive(Default)]
+struct Handles {
+    requests: [[OnceLock<Counter>; CACHED_STATUSES.len()]; CACHED_ROUTES.len()],
+    latency: [OnceLock<Histogram>; CACHED_ROUTES.len()],
+    /// `[verdict][category]`: allow/deny × none/Default/Allow/Optimize.
+    decisions: [[OnceLock<Counter>; 4]; 2],
+}
+
 pub struct Metrics {
     registry: Registry,
+    handles: Handles,
     requests: Family<RequestLabels, Counter>,
     latency: Family<RouteLabel, Histogram, fn() -> Histogram>,
     decisions: Family<DecisionLabels, Counter>,
@@ -91,6 +120,7 @@ impl Metrics {
             entries: Family::default(),
             pac_bytes: Family::default(),
             registry: Registry::default(),
+            handles: Handles::default(),
         };
         registry.register(
             "http_requests",
@@ -142,11 +172,30 @@ impl Metrics {
     }
 
     pub fn request(&self, route: &'static str, status: u16, seconds: f64) {
-        self.requests
-            .get_or_create(&RequestLabels { route, status })
-            .inc();
-        self.latency
-            .get_or_create(&RouteLabel { route })
+        let Some(r) = CACHED_ROUTES.iter().position(|c| *c == route) else {
+            self.requests
+                .get_or_create(&RequestLabels { route, status })
+                .inc();
+            self.latency
+                .get_or_create(&RouteLabel { route })
+                .observe(seconds);
+            return;
+        };
+        match CACHED_STATUSES.iter().position(|c| *c == status) {
+            Some(s) => self.handles.requests[r][s]
+                .get_or_init(|| {
+                    self.requests
+                        .get_or_create(&RequestLabels { route, status })
+                        .clone()
+                })
+                .inc(),
+            None => self
+                .requests
+                .get_or_create(&RequestLabels { route, status })
+                .inc(),
+        };
+        self.handles.latency[r]
+            .get_or_init(|| self.latency.get_or_create(&RouteLabel { route }).clone())
             .observe(seconds);
     }
 
@@ -155,13 +204,25 @@ impl Metrics {
         verdict: crate::snapshot::Verdict,
         category: Option<crate::catalogue::Category>,
     ) {
-        let decision = match verdict {
-            crate::snapshot::Verdict::Allow => "allow",
-            crate::snapshot::Verdict::Deny => "deny",
+        use crate::catalogue::Category;
+        use crate::snapshot::Verdict;
+        let (v, decision) = match verdict {
+            Verdict::Allow => (0, "allow"),
+            Verdict::Deny => (1, "deny"),
         };
-        let category = category.map_or("none", |c| c.as_str());
-        self.decisions
-            .get_or_create(&DecisionLabels { decision, category })
+        let c = match category {
+            None => 0,
+            Some(Category::Default) => 1,
+            Some(Category::Allow) => 2,
+            Some(Category::Optimize) => 3,
+        };
+        self.handles.decisions[v][c]
+            .get_or_init(|| {
+                let category = category.map_or("none", |c| c.as_str());
+                self.decisions
+                    .get_or_create(&DecisionLabels { decision, category })
+                    .clone()
+            })
             .inc();
     }
 
