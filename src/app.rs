@@ -134,6 +134,13 @@ async fn run(config_path: Option<PathBuf>, listen: Option<SocketAddr>) -> ExitCo
         },
     };
     let (tx, rx) = reload::channel();
+    if server.watch_interval_secs > 0 {
+        tokio::spawn(reload::watch_files(
+            config_path.clone(),
+            std::time::Duration::from_secs(server.watch_interval_secs),
+            tx.clone(),
+        ));
+    }
     tokio::spawn(reload::forward_sighup(hup, tx));
     let reloader = Reloader {
         config_path,

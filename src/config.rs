@@ -112,6 +112,9 @@ pub struct ServerConfig {
     /// Reverse proxies whose `X-Forwarded-For` is believed when choosing a profile by client
     /// network. Requests from anywhere else are judged by their own address.
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Seconds between checks of the configuration, catalogue, template and certificate files;
+    /// a change (settled for one interval) triggers a reload like SIGHUP. 0 turns it off.
+    pub watch_interval_secs: u64,
 }
 
 impl Default for ServerConfig {
@@ -124,6 +127,7 @@ impl Default for ServerConfig {
             max_connections: 10_000,
             shutdown_grace_secs: 10,
             trusted_proxies: Vec::new(),
+            watch_interval_secs: 0,
         }
     }
 }
@@ -454,6 +458,35 @@ impl Loaded {
     }
 
     /// The operator template directory, resolved against the config file.
+    /// Every file a reload reads: the configuration file, file catalogue sources, operator
+    /// templates and the TLS certificate and key. What the file watcher looks at.
+    pub fn watched_paths(&self) -> Vec<PathBuf> {
+        let mut paths: Vec<PathBuf> = self.file.iter().cloned().collect();
+        if let Ok(sources) = self.sources() {
+            for s in sources {
+                match s {
+                    SourceSpec::Ms365 { path, .. } | SourceSpec::Native { path, .. } => {
+                        paths.push(path)
+                    }
+                    SourceSpec::Builtin { .. } => {}
+                }
+            }
+        }
+        if let Some(dir) = self.templates_dir() {
+            if let Ok(entries) = std::fs::read_dir(&dir) {
+                let mut files: Vec<PathBuf> = entries.flatten().map(|e| e.path()).collect();
+                files.sort();
+                paths.extend(files);
+            }
+            paths.push(dir);
+        }
+        if let Ok(Some((cert, key))) = self.tls_paths() {
+            paths.push(cert);
+            paths.push(key);
+        }
+        paths
+    }
+
     pub fn templates_dir(&self) -> Option<PathBuf> {
         self.config
             .pac

@@ -1,9 +1,9 @@
-//! The one reload path. SIGHUP (and, later, a file watcher and the upstream sync) only send a
+//! The one reload path. SIGHUP, the file watcher (and, later, the upstream sync) only send a
 //! [`Trigger`] into one channel; a single task re-reads the configuration and every catalogue
 //! source, compiles, and swaps the whole snapshot in — or, if anything is wrong, logs every
 //! problem and keeps serving the snapshot it has.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -17,6 +17,8 @@ use crate::state::State;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Trigger {
     Sighup,
+    /// The file watcher saw a watched file change.
+    FileChanged,
 }
 
 /// The reload channel. One slot: while a reload is pending, further triggers are dropped, so
@@ -31,6 +33,60 @@ pub async fn forward_sighup(mut hup: Signal, tx: mpsc::Sender<Trigger>) {
     while hup.recv().await.is_some() {
         // Full means a reload is already pending and will see the newest files.
         let _ = tx.try_send(Trigger::Sighup);
+    }
+}
+
+/// What a file looked like: identity, size and modification time, following symlinks (a
+/// Kubernetes ConfigMap update swaps a symlink; the target's inode changes). `None` when it
+/// cannot be read.
+type Fingerprint = Vec<(PathBuf, Option<(u64, u64, u64, std::time::SystemTime)>)>;
+
+fn fingerprint(config_path: Option<&Path>) -> Fingerprint {
+    use std::os::unix::fs::MetadataExt;
+    let paths = match Loaded::load(config_path) {
+        Ok(config) => config.watched_paths(),
+        // A configuration that does not load: watch it, so fixing it triggers a reload.
+        Err(_) => config_path.map(Path::to_path_buf).into_iter().collect(),
+    };
+    paths
+        .into_iter()
+        .map(|p| {
+            let meta = std::fs::metadata(&p)
+                .ok()
+                .and_then(|m| Some((m.dev(), m.ino(), m.len(), m.modified().ok()?)));
+            (p, meta)
+        })
+        .collect()
+}
+
+/// Polls the watched files every `interval` and sends a reload when they changed and then
+/// stayed the same for one interval, so a file written in several steps (or several files
+/// edited together) costs one reload of the finished state. Polling, not inotify: it works
+/// the same on every file system, including ConfigMap volumes and network mounts.
+pub async fn watch_files(
+    config_path: Option<PathBuf>,
+    interval: std::time::Duration,
+    tx: mpsc::Sender<Trigger>,
+) {
+    let take = |path: Option<PathBuf>| async move {
+        tokio::task::spawn_blocking(move || fingerprint(path.as_deref()))
+            .await
+            .unwrap_or_default()
+    };
+    let mut acted = take(config_path.clone()).await;
+    let mut last = acted.clone();
+    loop {
+        tokio::time::sleep(interval).await;
+        let now = take(config_path.clone()).await;
+        if now != acted && now == last {
+            tracing::info!("watched files changed; reloading");
+            // Full means a reload is already pending and will read these files.
+            if let Err(mpsc::error::TrySendError::Closed(_)) = tx.try_send(Trigger::FileChanged) {
+                return;
+            }
+            acted = now.clone();
+        }
+        last = now;
     }
 }
 

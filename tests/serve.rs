@@ -1043,3 +1043,53 @@ fn accept_errors_are_survived() {
     }
     assert!(server.child.try_wait().unwrap().is_none(), "server exited");
 }
+
+/// The file watcher reloads on its own: an edited catalogue, then a ConfigMap-style update
+/// (the file is a symlink into a `..data` directory that is swapped), then a broken file that
+/// is refused. Nothing changed means no reload.
+#[test]
+fn file_watcher_reloads_on_change() {
+    let dir = tempdir("watch");
+    // ConfigMap layout: catalogue.toml -> ..data/catalogue.toml, ..data -> ..v1
+    std::fs::create_dir_all(dir.join("..v1")).unwrap();
+    std::fs::write(dir.join("..v1/catalogue.toml"), CAT_A).unwrap();
+    std::os::unix::fs::symlink("..v1", dir.join("..data")).unwrap();
+    std::os::unix::fs::symlink("..data/catalogue.toml", dir.join("catalogue.toml")).unwrap();
+    let cfg = dir.join("pacwarden.toml");
+    std::fs::write(
+        &cfg,
+        "[[catalogue.sources]]\nkind = \"native\"\npath = \"catalogue.toml\"\n[server]\nwatch_interval_secs = 1\n",
+    )
+    .unwrap();
+    let server = Server::start(&cfg);
+    let alpha = server.url("/decide?host=www.alpha.example");
+    let beta = server.url("/decide?host=www.beta.example");
+    assert_eq!(get(&alpha).status, 200);
+
+    // Quiet files: no reload after several intervals.
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(get(&alpha).json()["catalogue"]["generation"], 1);
+
+    // A ConfigMap update: new directory, symlink swapped by rename.
+    std::fs::create_dir_all(dir.join("..v2")).unwrap();
+    std::fs::write(dir.join("..v2/catalogue.toml"), CAT_B).unwrap();
+    std::os::unix::fs::symlink("..v2", dir.join("..data_tmp")).unwrap();
+    std::fs::rename(dir.join("..data_tmp"), dir.join("..data")).unwrap();
+    let line = server.wait_log("catalogue reloaded");
+    assert!(line.contains("FileChanged"), "{line}");
+    assert_eq!(get(&beta).status, 200);
+    assert_eq!(get(&alpha).status, 403);
+
+    // A broken file written in place is refused; the previous catalogue keeps serving.
+    std::fs::write(dir.join("..v2/catalogue.toml"), CAT_BROKEN).unwrap();
+    server.wait_log("reload refused");
+    let r = get(&beta);
+    assert_eq!(r.status, 200);
+    assert_eq!(r.json()["catalogue"]["generation"], 2);
+
+    // Fixing it reloads again.
+    std::fs::write(dir.join("..v2/catalogue.toml"), CAT_A).unwrap();
+    server.wait_log("catalogue reloaded");
+    assert_eq!(get(&alpha).status, 200);
+    assert_eq!(get(&alpha).json()["catalogue"]["generation"], 3);
+}
