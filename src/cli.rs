@@ -1,4 +1,4 @@
-//! Command line: `check`, `decide`, `import`. Each command returns its exit code; nothing
+//! Command line: `check`, `decide`, `pac`, `import`. Each command returns its exit code; nothing
 //! here parses catalogues itself, it goes through [`crate::load`].
 
 use std::io::Write;
@@ -44,7 +44,14 @@ pub enum Command {
     },
     /// Validate configuration and every catalogue source; print counts per source.
     /// Exits 1 listing every problem.
-    Check(ConfigArg),
+    Check {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// Also evaluate every profile's PAC on probes derived from the catalogue and
+        /// require each answer to equal the route /decide gives; every mismatch is listed.
+        #[arg(long)]
+        pac: bool,
+    },
     /// Decide one host or IP address and print the decision as JSON.
     /// Exits 0 for allow, 1 for deny, 2 for bad input.
     Decide {
@@ -63,10 +70,56 @@ pub enum Command {
         /// Host name or IP address (IPv6 with or without brackets).
         host: String,
     },
+    /// Evaluate PAC files.
+    Pac {
+        #[command(subcommand)]
+        what: PacCommand,
+    },
     /// Convert an external catalogue into the native format (printed to stdout).
     Import {
         #[command(subcommand)]
         what: ImportKind,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PacCommand {
+    /// Print what FindProxyForURL returns for each URL or host, like pacparser's pactester:
+    /// the generated PAC of a profile, or any PAC file. Exits 1 if any evaluation fails.
+    Test {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// Profile whose generated PAC is tested (default: pac.default_profile).
+        #[arg(long)]
+        profile: Option<String>,
+        /// Test this PAC file instead ("-" for standard input).
+        #[arg(long, value_name = "FILE")]
+        pac: Option<PathBuf>,
+        /// What dnsResolve and isInNet see for a name (repeatable). Names not listed do not
+        /// resolve; no real DNS query is ever made.
+        #[arg(long, value_name = "HOST=IP")]
+        resolve: Vec<String>,
+        /// What myIpAddress returns (repeatable; default 127.0.0.1).
+        #[arg(long, value_name = "IP")]
+        my_ip: Vec<std::net::IpAddr>,
+        /// Longest a load or a single call may take, in milliseconds.
+        #[arg(long, default_value_t = 5000)]
+        timeout_ms: u64,
+        /// URLs (https://host/path) or bare hosts.
+        #[arg(required = true)]
+        targets: Vec<String>,
+    },
+    /// Print a profile's generated PAC. Unlike the server, prints PACs over 1 MiB too (with
+    /// a warning), for measuring.
+    Render {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// Profile (default: pac.default_profile).
+        #[arg(long)]
+        profile: Option<String>,
+        /// Template to use instead of the profile's.
+        #[arg(long)]
+        template: Option<String>,
     },
 }
 
@@ -99,7 +152,35 @@ fn parse_proto(s: &str) -> Result<Proto, String> {
 pub fn run(cli: Cli) -> ExitCode {
     match cli.command {
         Command::Serve { config, listen } => crate::app::serve(config.config, listen),
-        Command::Check(c) => check(c.config),
+        Command::Check { config, pac } => check(config.config, pac),
+        Command::Pac {
+            what:
+                PacCommand::Test {
+                    config,
+                    profile,
+                    pac,
+                    resolve,
+                    my_ip,
+                    timeout_ms,
+                    targets,
+                },
+        } => pac_test(
+            config.config,
+            profile,
+            pac,
+            &resolve,
+            my_ip,
+            timeout_ms,
+            &targets,
+        ),
+        Command::Pac {
+            what:
+                PacCommand::Render {
+                    config,
+                    profile,
+                    template,
+                },
+        } => pac_render(config.config, profile, template),
         Command::Decide {
             config,
             port,
@@ -132,7 +213,7 @@ fn print_problems(problems: &[String]) {
     let _ = writeln!(err, "{} problem(s) found", problems.len());
 }
 
-fn check(config: Option<PathBuf>) -> ExitCode {
+fn check(config: Option<PathBuf>, pac: bool) -> ExitCode {
     let result = load_config(config).and_then(|c| crate::load::served(&c, 1));
     let (served, warnings) = match result {
         Ok(s) => s,
@@ -169,6 +250,10 @@ fn check(config: Option<PathBuf>) -> ExitCode {
     }
     for w in &warnings {
         let _ = writeln!(out, "warning: {w}");
+    }
+    if pac && !check_pacs(&served, &mut out) {
+        let _ = writeln!(out, "the PACs disagree with /decide");
+        return ExitCode::from(1);
     }
     let _ = writeln!(
         out,
@@ -283,4 +368,231 @@ fn import_ms365(
             ExitCode::from(1)
         }
     }
+}
+
+/// The index of the named profile, or of the default one.
+fn pick_profile(
+    profiles: &[crate::profile::Profile],
+    default: usize,
+    wanted: Option<&str>,
+) -> Result<usize, String> {
+    let Some(wanted) = wanted else {
+        return Ok(default);
+    };
+    profiles
+        .iter()
+        .position(|p| p.name == wanted)
+        .ok_or_else(|| {
+            let names: Vec<&str> = profiles.iter().map(|p| p.name.as_str()).collect();
+            format!("unknown profile {wanted:?} ({})", names.join(", "))
+        })
+}
+
+/// `--resolve host=ip` entries as the engine's table.
+fn resolve_table(
+    entries: &[String],
+) -> Result<std::collections::BTreeMap<String, Vec<std::net::IpAddr>>, String> {
+    let mut table: std::collections::BTreeMap<String, Vec<std::net::IpAddr>> = Default::default();
+    for e in entries {
+        let (name, ip) = e
+            .split_once('=')
+            .ok_or_else(|| format!("--resolve {e:?}: expected HOST=IP"))?;
+        let ip: std::net::IpAddr = ip
+            .trim()
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse()
+            .map_err(|_| format!("--resolve {e:?}: {ip:?} is not an IP address"))?;
+        let name = crate::pac::engine::browser_host(name)
+            .trim_end_matches('.')
+            .to_owned();
+        table.entry(name).or_default().push(ip);
+    }
+    Ok(table)
+}
+
+fn pac_test(
+    config: Option<PathBuf>,
+    profile: Option<String>,
+    pac_file: Option<PathBuf>,
+    resolve: &[String],
+    my_ip: Vec<std::net::IpAddr>,
+    timeout_ms: u64,
+    targets: &[String],
+) -> ExitCode {
+    use crate::pac::engine::{url_and_host, EngineOptions, Evaluator};
+    let opts = match resolve_table(resolve) {
+        Ok(resolve) => EngineOptions {
+            resolve,
+            my_ip,
+            timeout: std::time::Duration::from_millis(timeout_ms.max(1)),
+        },
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let text = match pac_file {
+        Some(path) if path.as_os_str() == "-" => {
+            let mut s = String::new();
+            match std::io::Read::read_to_string(&mut std::io::stdin(), &mut s) {
+                Ok(_) => s,
+                Err(e) => {
+                    eprintln!("error: standard input: {e}");
+                    return ExitCode::from(2);
+                }
+            }
+        }
+        Some(path) => match std::fs::read(&path) {
+            // PAC files in the wild are not always UTF-8; browsers read them as Latin-1 then.
+            Ok(bytes) => String::from_utf8(bytes)
+                .unwrap_or_else(|e| e.into_bytes().iter().map(|&b| char::from(b)).collect()),
+            Err(e) => {
+                eprintln!("error: {}: {e}", path.display());
+                return ExitCode::from(2);
+            }
+        },
+        None => {
+            let served = load_config(config).and_then(|c| crate::load::served(&c, 1));
+            let (served, _) = match served {
+                Ok(s) => s,
+                Err(problems) => {
+                    print_problems(&problems);
+                    return ExitCode::from(2);
+                }
+            };
+            let i = match pick_profile(&served.profiles, served.default_profile, profile.as_deref())
+            {
+                Ok(i) => i,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            String::from_utf8_lossy(&served.pacs[i].body).into_owned()
+        }
+    };
+    let mut engine = match Evaluator::load(&text, &opts) {
+        Ok(e) => e,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let mut failed = false;
+    let mut out = std::io::stdout().lock();
+    for target in targets {
+        let (url, host) = url_and_host(target);
+        match engine.find_proxy(&url, &host) {
+            Ok(a) => {
+                for alert in &a.alerts {
+                    eprintln!("alert: {alert}");
+                }
+                let _ = writeln!(out, "{target}: {}", a.result);
+            }
+            Err(e) => {
+                failed = true;
+                let _ = writeln!(out, "{target}: error: {e}");
+            }
+        }
+    }
+    if failed {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+fn pac_render(
+    config: Option<PathBuf>,
+    profile: Option<String>,
+    template: Option<String>,
+) -> ExitCode {
+    let loaded = load_config(config).and_then(|c| {
+        let (profiles, default) = c.profiles()?;
+        let templates = crate::pac::Templates::load(c.templates_dir().as_deref())?;
+        Ok((crate::load::snapshot(&c, 1)?, profiles, default, templates))
+    });
+    let (snap, profiles, default, templates) = match loaded {
+        Ok(l) => l,
+        Err(problems) => {
+            print_problems(&problems);
+            return ExitCode::from(2);
+        }
+    };
+    let i = match pick_profile(&profiles, default, profile.as_deref()) {
+        Ok(i) => i,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let mut profile = profiles[i].clone();
+    if let Some(t) = template {
+        profile.template = t;
+    }
+    match templates.render_any_size(&snap, &profile) {
+        Ok(text) => {
+            if text.len() > crate::pac::HARD_LIMIT {
+                eprintln!(
+                    "warning: the PAC is {} bytes; Chromium ignores PAC files over {} and the server refuses to serve it",
+                    text.len(),
+                    crate::pac::HARD_LIMIT
+                );
+            }
+            let _ = std::io::stdout().lock().write_all(text.as_bytes());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// `check --pac`: every profile's PAC against /decide on the catalogue probes.
+fn check_pacs(served: &crate::state::Served, out: &mut impl Write) -> bool {
+    use crate::pac::agreement;
+    let snap = &served.snapshot;
+    let probes = agreement::probes(snap.catalogue());
+    let opts = crate::pac::engine::EngineOptions::default();
+    let mut ok = true;
+    for (profile, pac) in served.profiles.iter().zip(&served.pacs) {
+        let text = String::from_utf8_lossy(&pac.body);
+        match agreement::check(snap, profile, &text, &probes, &opts) {
+            Ok(r) if r.mismatches.is_empty() => {
+                let _ = writeln!(
+                    out,
+                    "profile {}\tPAC agrees with /decide on {} probes",
+                    profile.name, r.probes
+                );
+            }
+            Ok(r) => {
+                ok = false;
+                for m in &r.mismatches {
+                    let _ = writeln!(
+                        out,
+                        "mismatch: profile {}: host {:?} (PAC given {:?}): PAC returns {:?}, /decide routes {:?}",
+                        profile.name, m.probe.decide, m.probe.pac, m.pac, m.decide
+                    );
+                }
+                let _ = writeln!(
+                    out,
+                    "profile {}\t{} of {} probes disagree",
+                    profile.name,
+                    r.mismatches.len(),
+                    r.probes
+                );
+            }
+            Err(e) => {
+                ok = false;
+                let _ = writeln!(
+                    out,
+                    "profile {}\tPAC cannot be evaluated: {e}",
+                    profile.name
+                );
+            }
+        }
+    }
+    ok
 }

@@ -35,7 +35,8 @@ pub struct Profile {
     pub plain_hosts: Route,
     /// Route for private, loopback and link-local address literals.
     pub private_addresses: Route,
-    /// Template file name in `pac-templates/` (or the built-in `default.pac.j2`).
+    /// Template name: a built-in one (`default.pac.j2`, `microsoft-compatible.pac.j2`) or a
+    /// `*.pac.j2` file in `pac.templates_dir`.
     pub template: String,
 }
 

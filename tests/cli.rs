@@ -182,8 +182,20 @@ fn every_example_config_checks() {
     for entry in std::fs::read_dir(repo("config")).unwrap() {
         let p = entry.unwrap().path();
         if p.extension().is_some_and(|e| e == "toml") {
-            let out = run(&["check", "--config", p.to_str().unwrap()]);
-            assert!(out.status.success(), "{}: {}", p.display(), stderr(&out));
+            let out = run(&["check", "--pac", "--config", p.to_str().unwrap()]);
+            let stdout = String::from_utf8_lossy(&out.stdout);
+            assert!(
+                out.status.success(),
+                "{}: {stdout}{}",
+                p.display(),
+                stderr(&out)
+            );
+            // Every profile's PAC was evaluated and agreed.
+            let profiles = stdout
+                .lines()
+                .filter(|l| l.contains("PAC agrees with /decide on"))
+                .count();
+            assert!(profiles >= 2, "{}: {stdout}", p.display());
             n += 1;
         }
     }
@@ -399,4 +411,128 @@ fn additional_endpoints_cover_every_row() {
     rows.sort_unstable();
     rows.dedup();
     assert_eq!(rows, (1..=25).collect::<Vec<_>>());
+}
+
+/// `pac test` on the generated PAC, on a PAC file with DNS helpers and a --resolve table, and
+/// on PACs that fail to load, throw or never finish.
+#[test]
+fn pac_test_evaluates_generated_and_user_pacs() {
+    let out = run(&[
+        "pac",
+        "test",
+        "outlook.office365.com",
+        "https://X.SharePoint.com/sites/a",
+        "www.example.com",
+        "13.107.6.152",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "outlook.office365.com: DIRECT\nhttps://X.SharePoint.com/sites/a: DIRECT\nwww.example.com: PROXY 127.0.0.1:3128\n13.107.6.152: DIRECT\n"
+    );
+    // login.microsoftonline.com is Allow: DIRECT in type2, proxied in type1.
+    let out = run(&[
+        "pac",
+        "test",
+        "--profile",
+        "type1",
+        "login.microsoftonline.com",
+    ]);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "login.microsoftonline.com: PROXY 127.0.0.1:3128\n"
+    );
+
+    let dir = tempdir("pactest");
+    let pac = dir.join("user.pac");
+    std::fs::write(
+        &pac,
+        r#"function FindProxyForURL(url, host) {
+  if (isInNet(dnsResolve(host), "10.0.0.0", "255.0.0.0")) return "DIRECT";
+  if (dnsDomainIs(host, ".corp.example") && !isResolvable(host)) return "PROXY nx:1";
+  alert("fallback for " + url);
+  return "PROXY p:3128";
+}"#,
+    )
+    .unwrap();
+    let out = run(&[
+        "pac",
+        "test",
+        "--pac",
+        pac.to_str().unwrap(),
+        "--resolve",
+        "wiki.corp.example=10.1.2.3",
+        "wiki.corp.example",
+        "gone.corp.example",
+        "http://www.example.com/x",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "wiki.corp.example: DIRECT\ngone.corp.example: PROXY nx:1\nhttp://www.example.com/x: PROXY p:3128\n"
+    );
+    assert!(stderr(&out).contains("alert: fallback for http://www.example.com/x"));
+
+    // Broken PACs: exit 1 with the reason, never a hang.
+    let cases = [
+        ("function FindProxyForURL(url, host) {", "does not load"),
+        ("var x = 1;", "no FindProxyForURL"),
+        (
+            "function FindProxyForURL(u, h) { return nope(); }",
+            "failed",
+        ),
+        ("function FindProxyForURL(u, h) { for (;;) {} }", "error"),
+    ];
+    for (i, (text, why)) in cases.iter().enumerate() {
+        let f = dir.join(format!("broken{i}.pac"));
+        std::fs::write(&f, text).unwrap();
+        let started = std::time::Instant::now();
+        let out = run(&[
+            "pac",
+            "test",
+            "--timeout-ms",
+            "2000",
+            "--pac",
+            f.to_str().unwrap(),
+            "a.b",
+        ]);
+        assert_eq!(out.status.code(), Some(1), "{text}");
+        let all = format!("{}{}", String::from_utf8_lossy(&out.stdout), stderr(&out));
+        assert!(all.contains(why), "{text}: {all}");
+        assert!(started.elapsed() < std::time::Duration::from_secs(30));
+    }
+    let out = run(&["pac", "test", "--resolve", "nonsense", "a.b"]);
+    assert_eq!(out.status.code(), Some(2));
+}
+
+/// `check --pac` fails, listing the probe, when a template routes a host differently from
+/// /decide.
+#[test]
+fn check_pac_reports_mismatches() {
+    let dir = tempdir("badtemplate");
+    std::fs::create_dir_all(dir.join("templates")).unwrap();
+    // Everything DIRECT: wrong for every non-catalogue name.
+    std::fs::write(
+        dir.join("templates/lazy.pac.j2"),
+        "function FindProxyForURL(url, host) { return \"DIRECT\"; }\n",
+    )
+    .unwrap();
+    let cfg = dir.join("pacwarden.toml");
+    std::fs::write(
+        &cfg,
+        "[pac]\ntemplates_dir = \"templates\"\n[[profiles]]\nname = \"lazy\"\ndirect = [\"Optimize\"]\nproxy = \"PROXY p:1\"\ntemplate = \"lazy.pac.j2\"\n",
+    )
+    .unwrap();
+    let out = run(&["check", "--pac", "--config", cfg.to_str().unwrap()]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains("mismatch: profile lazy: host \"www.example.com\""),
+        "{stdout}"
+    );
+    assert!(stdout.contains("PAC returns \"DIRECT\", /decide routes \"PROXY p:1\""));
+    // Without --pac the same config is fine: the PAC is not evaluated.
+    assert!(run(&["check", "--config", cfg.to_str().unwrap()])
+        .status
+        .success());
 }

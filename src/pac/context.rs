@@ -9,7 +9,8 @@
 //! | `allow`, `supplement` | same shape, values 1 (DIRECT) or 0 (proxy); the most specific match decides, `supplement` only when `allow` has none |
 //! | `v4_direct` | sorted, disjoint `[first, last]` IPv4 ranges (as numbers) sent DIRECT |
 //! | `v6_direct` | the same for IPv6, as 32-digit lowercase hex strings |
-//! | `direct_patterns`, `proxy_patterns` | for chain-style templates: every allow pattern routed DIRECT / to the proxy, most specific first |
+//! | `direct_patterns`, `proxy_patterns` | every allow pattern routed DIRECT / to the proxy, most specific first |
+//! | `chain` | for `shExpMatch`-chain templates: `[{direct: bool, patterns: [...]}]` — testing the blocks in order and taking the first block with a matching pattern gives exactly /decide's route (denials first, then allow and supplement patterns most specific first, consecutive patterns with the same route merged) |
 //!
 //! Address ranges are computed by asking the snapshot itself for every range between two
 //! prefix boundaries, so a PAC decides addresses exactly as `/decide` does.
@@ -36,6 +37,58 @@ pub struct PacContext {
     v6_direct: Vec<[String; 2]>,
     direct_patterns: Vec<String>,
     proxy_patterns: Vec<String>,
+    chain: Vec<ChainBlock>,
+}
+
+/// Patterns that all lead to one route, tested with `shExpMatch` (whose semantics every
+/// pattern kind shares: `*` spans dots, `*.x` needs at least one more label).
+#[derive(Serialize, Debug, PartialEq, Eq)]
+struct ChainBlock {
+    direct: bool,
+    patterns: Vec<String>,
+}
+
+/// Appends `patterns` (already in deciding order) to the chain, merging runs of one route.
+fn extend_chain<'a>(
+    chain: &mut Vec<ChainBlock>,
+    patterns: impl Iterator<Item = (&'a HostPattern, Route)>,
+) {
+    for (p, route) in patterns {
+        let direct = route == Route::Direct;
+        match chain.last_mut() {
+            Some(last) if last.direct == direct => last.patterns.push(p.to_string()),
+            _ => chain.push(ChainBlock {
+                direct,
+                patterns: vec![p.to_string()],
+            }),
+        }
+    }
+}
+
+/// Patterns in the order that makes the first match the deciding one: most specific first,
+/// exact names before `*.suffix` before globs on ties, then alphabetical (as the matcher).
+fn deciding_order<'a>(rules: &[(&'a Target, Route)]) -> Vec<(&'a HostPattern, Route)> {
+    let mut ordered: Vec<(&HostPattern, Route)> = rules
+        .iter()
+        .filter_map(|(t, r)| match t {
+            Target::Pattern(p) => Some((p, *r)),
+            Target::Prefix(_) => None,
+        })
+        .collect();
+    // Two exact names or two `*.suffix` patterns of one specificity never match the same
+    // host, so within such a level the order is free: group it by route, which merges the
+    // chain into fewer blocks. Globs keep the matcher's alphabetical tie order.
+    let key = |(p, r): &(&HostPattern, Route)| {
+        let glob = matches!(p, HostPattern::Glob(_));
+        let route = if glob {
+            0
+        } else {
+            u8::from(*r == Route::Direct)
+        };
+        (std::cmp::Reverse(p.specificity()), glob, route)
+    };
+    ordered.sort_by(|a, b| key(a).cmp(&key(b)).then(a.0.cmp(b.0)));
+    ordered
 }
 
 #[derive(Serialize)]
@@ -110,21 +163,18 @@ impl PacContext {
         let rules = snap.routed_rules(profile);
         let mut direct_patterns = Vec::new();
         let mut proxy_patterns = Vec::new();
-        let mut ordered: Vec<(&HostPattern, Route)> = rules
-            .allow
-            .iter()
-            .filter_map(|(t, r)| match t {
-                Target::Pattern(p) => Some((p, *r)),
-                Target::Prefix(_) => None,
-            })
-            .collect();
-        ordered.sort_by(|a, b| b.0.specificity().cmp(&a.0.specificity()).then(a.0.cmp(b.0)));
-        for (p, r) in ordered {
+        let allow = deciding_order(&rules.allow);
+        for (p, r) in &allow {
             match r {
                 Route::Direct => direct_patterns.push(p.to_string()),
                 Route::Proxy => proxy_patterns.push(p.to_string()),
             }
         }
+        let deny: Vec<(&Target, Route)> = rules.deny.iter().map(|t| (*t, Route::Proxy)).collect();
+        let mut chain = Vec::new();
+        extend_chain(&mut chain, deciding_order(&deny).into_iter());
+        extend_chain(&mut chain, allow.into_iter());
+        extend_chain(&mut chain, deciding_order(&rules.supplement).into_iter());
         let (v4_direct, v6_direct) = direct_ranges(snap, profile, &rules);
         PacContext {
             profile: ProfileView {
@@ -144,6 +194,7 @@ impl PacContext {
             v6_direct,
             direct_patterns,
             proxy_patterns,
+            chain,
         }
     }
 }

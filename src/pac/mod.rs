@@ -2,7 +2,9 @@
 //! templates with every value JSON-escaped and undefined variables as errors. Renders
 //! strings only; serving them is the HTTP module's job.
 
+pub mod agreement;
 mod context;
+pub mod engine;
 
 use std::io::Write;
 use std::path::Path;
@@ -18,6 +20,13 @@ use crate::snapshot::Snapshot;
 /// The built-in default template.
 pub const DEFAULT_TEMPLATE: &str = include_str!("../../pac-templates/default.pac.j2");
 pub const DEFAULT_NAME: &str = "default.pac.j2";
+/// The built-in template in the shape of Microsoft's Get-PacFile output.
+pub const MICROSOFT_TEMPLATE: &str =
+    include_str!("../../pac-templates/microsoft-compatible.pac.j2");
+pub const MICROSOFT_NAME: &str = "microsoft-compatible.pac.j2";
+/// A partial both built-in templates include (and operator templates may).
+pub const ADDRESS_RANGES: &str = include_str!("../../pac-templates/address-ranges.js.j2");
+pub const ADDRESS_RANGES_NAME: &str = "address-ranges.js.j2";
 
 /// Chromium ignores PAC files over 1 MiB.
 pub const HARD_LIMIT: usize = 1 << 20;
@@ -28,8 +37,8 @@ pub struct Templates {
 }
 
 impl Templates {
-    /// The built-in template plus every `*.pac.j2` file in `dir`, if given (a file named
-    /// `default.pac.j2` there replaces the built-in one). Every template that does not parse
+    /// The built-in templates plus every `*.pac.j2` file in `dir`, if given (a file named
+    /// like a built-in one there replaces it). Every template that does not parse
     /// is reported.
     pub fn load(dir: Option<&Path>) -> Result<Templates, Vec<String>> {
         let mut env = Environment::new();
@@ -38,8 +47,14 @@ impl Templates {
         env.set_auto_escape_callback(|_| AutoEscape::Json);
         env.set_undefined_behavior(UndefinedBehavior::Strict);
         let mut problems = Vec::new();
-        if let Err(e) = env.add_template(DEFAULT_NAME, DEFAULT_TEMPLATE) {
-            problems.push(format!("built-in {DEFAULT_NAME}: {e}"));
+        for (name, text) in [
+            (DEFAULT_NAME, DEFAULT_TEMPLATE),
+            (MICROSOFT_NAME, MICROSOFT_TEMPLATE),
+            (ADDRESS_RANGES_NAME, ADDRESS_RANGES),
+        ] {
+            if let Err(e) = env.add_template(name, text) {
+                problems.push(format!("built-in {name}: {e}"));
+            }
         }
         if let Some(dir) = dir {
             match std::fs::read_dir(dir) {
@@ -77,8 +92,21 @@ impl Templates {
         }
     }
 
-    /// Renders the profile's template for a snapshot.
+    /// Renders the profile's template for a snapshot, refusing a PAC browsers would ignore.
     pub fn render(&self, snap: &Snapshot, profile: &Profile) -> Result<String, String> {
+        let text = self.render_any_size(snap, profile)?;
+        if text.len() > HARD_LIMIT {
+            return Err(format!(
+                "profile {}: the PAC is {} bytes; Chromium ignores PAC files over {HARD_LIMIT}",
+                profile.name,
+                text.len()
+            ));
+        }
+        Ok(text)
+    }
+
+    /// Renders without the size limit (`pac render`, for measuring large catalogues).
+    pub fn render_any_size(&self, snap: &Snapshot, profile: &Profile) -> Result<String, String> {
         let ctx = PacContext::new(snap, profile);
         let tmpl = self.env.get_template(&profile.template).map_err(|e| {
             format!(
@@ -96,13 +124,6 @@ impl Templates {
             return Err(format!(
                 "profile {}: the PAC is not ASCII; browsers may misread it",
                 profile.name
-            ));
-        }
-        if text.len() > HARD_LIMIT {
-            return Err(format!(
-                "profile {}: the PAC is {} bytes; Chromium ignores PAC files over {HARD_LIMIT}",
-                profile.name,
-                text.len()
             ));
         }
         Ok(text)

@@ -1,0 +1,508 @@
+//! Evaluates PAC files in an embedded JavaScript engine (boa, pure Rust), for
+//! `pacwarden pac test` and `pacwarden check --pac`.
+//!
+//! The engine runs on a thread of its own and every call waits for it with a deadline: a PAC
+//! that loops, recurses or backtracks forever costs the caller one timeout, never a hang.
+//! The helper functions browsers provide come from `helpers.js`; DNS is answered from a
+//! table given by the caller and nothing ever reaches the network.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::sync::mpsc;
+use std::time::Duration;
+
+use boa_engine::{Context, JsString, JsValue, Source};
+
+const HELPERS: &str = include_str!("helpers.js");
+
+/// What the engine's DNS and `myIpAddress` answer, and how long a call may take.
+#[derive(Debug, Clone)]
+pub struct EngineOptions {
+    /// Names `dnsResolve` and friends know (lowercase, no trailing dot); all others fail.
+    pub resolve: BTreeMap<String, Vec<IpAddr>>,
+    /// What `myIpAddress` / `myIpAddressEx` return; empty means 127.0.0.1.
+    pub my_ip: Vec<IpAddr>,
+    /// Longest a load or a `FindProxyForURL` call may take.
+    pub timeout: Duration,
+}
+
+impl Default for EngineOptions {
+    fn default() -> Self {
+        EngineOptions {
+            resolve: BTreeMap::new(),
+            my_ip: Vec::new(),
+            timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Why a PAC could not be evaluated.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EvalError {
+    #[error("the PAC does not load: {0}")]
+    Load(String),
+    #[error("the PAC defines no FindProxyForURL (or FindProxyForURLEx) function")]
+    NoEntryPoint,
+    #[error("FindProxyForURL failed: {0}")]
+    Threw(String),
+    #[error("FindProxyForURL returned {0}, not a string")]
+    NotAString(String),
+    #[error("evaluation took longer than {0:?} and was abandoned")]
+    Timeout(Duration),
+    #[error("the evaluator is no longer usable after an earlier timeout")]
+    Abandoned,
+}
+
+/// One answer: what `FindProxyForURL` returned and what it passed to `alert`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Answer {
+    pub result: String,
+    pub alerts: Vec<String>,
+}
+
+struct Job {
+    url: String,
+    host: String,
+}
+
+/// A loaded PAC, ready to answer calls.
+pub struct Evaluator {
+    jobs: mpsc::Sender<Job>,
+    answers: mpsc::Receiver<Result<Answer, EvalError>>,
+    timeout: Duration,
+    abandoned: bool,
+}
+
+fn prelude(opts: &EngineOptions) -> String {
+    let hosts: BTreeMap<&str, Vec<String>> = opts
+        .resolve
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.iter().map(IpAddr::to_string).collect()))
+        .collect();
+    let my_ip: Vec<String> = opts.my_ip.iter().map(IpAddr::to_string).collect();
+    format!(
+        "var __pwHosts = {};\nvar __pwMyIp = {};\n{HELPERS}",
+        serde_json::to_string(&hosts).unwrap_or_else(|_| "{}".into()),
+        serde_json::to_string(&my_ip).unwrap_or_else(|_| "[]".into()),
+    )
+}
+
+fn error_text(e: &boa_engine::JsError, ctx: &mut Context) -> String {
+    match e.try_native(ctx) {
+        Ok(native) => native.to_string(),
+        Err(_) => e.to_string(),
+    }
+}
+
+/// Builds the context and loads the PAC; then answers jobs until the evaluator is dropped.
+fn run(
+    pac: String,
+    opts: EngineOptions,
+    ready: mpsc::Sender<Result<(), EvalError>>,
+    jobs: mpsc::Receiver<Job>,
+    answers: mpsc::Sender<Result<Answer, EvalError>>,
+) {
+    let mut ctx = Context::default();
+    // Endless loops and runaway recursion end in an error long before the deadline in most
+    // cases; the deadline covers the rest.
+    ctx.runtime_limits_mut()
+        .set_loop_iteration_limit(50_000_000);
+    ctx.runtime_limits_mut().set_recursion_limit(2_000);
+    if let Err(e) = ctx.eval(Source::from_bytes(&prelude(&opts))) {
+        let _ = ready.send(Err(EvalError::Load(format!(
+            "helper functions: {}",
+            error_text(&e, &mut ctx)
+        ))));
+        return;
+    }
+    if let Err(e) = ctx.eval(Source::from_bytes(&pac)) {
+        let _ = ready.send(Err(EvalError::Load(error_text(&e, &mut ctx))));
+        return;
+    }
+    // Microsoft's IPv6-aware entry point wins when both are defined, as in browsers that
+    // support it.
+    let entry = match ctx.eval(Source::from_bytes(
+        "typeof FindProxyForURLEx === 'function' ? 'FindProxyForURLEx' : typeof FindProxyForURL === 'function' ? 'FindProxyForURL' : ''",
+    )) {
+        Ok(v) => v
+            .as_string()
+            .map(|s| s.to_std_string_escaped())
+            .unwrap_or_default(),
+        Err(_) => String::new(),
+    };
+    if entry.is_empty() {
+        let _ = ready.send(Err(EvalError::NoEntryPoint));
+        return;
+    }
+    if ready.send(Ok(())).is_err() {
+        return;
+    }
+    let global = ctx.global_object();
+    let function = global
+        .get(JsString::from(entry.as_str()), &mut ctx)
+        .ok()
+        .and_then(|v| v.as_callable());
+    let alerts_array = global.get(JsString::from("__pwAlerts"), &mut ctx).ok();
+    while let Ok(job) = jobs.recv() {
+        let answer = match &function {
+            None => Err(EvalError::NoEntryPoint),
+            Some(f) => {
+                let args = [
+                    JsValue::from(JsString::from(job.url.as_str())),
+                    JsValue::from(JsString::from(job.host.as_str())),
+                ];
+                match f.call(&JsValue::undefined(), &args, &mut ctx) {
+                    Err(e) => Err(EvalError::Threw(error_text(&e, &mut ctx))),
+                    Ok(v) => match v.as_string() {
+                        Some(s) => Ok(s.to_std_string_escaped()),
+                        None => Err(EvalError::NotAString(v.display().to_string())),
+                    },
+                }
+            }
+        };
+        // Only when alert() was called (the usual PAC never does) is the list read out.
+        let pending = alerts_array
+            .as_ref()
+            .and_then(|a| a.as_object())
+            .and_then(|a| a.get(JsString::from("length"), &mut ctx).ok())
+            .and_then(|l| l.as_number())
+            .is_some_and(|n| n > 0.0);
+        let alerts = if pending {
+            ctx.eval(Source::from_bytes("JSON.stringify(__pwAlerts.splice(0))"))
+                .ok()
+                .and_then(|v| v.as_string().map(|s| s.to_std_string_escaped()))
+                .and_then(|s| serde_json::from_str::<Vec<String>>(&s).ok())
+                .unwrap_or_default()
+        } else {
+            Vec::new()
+        };
+        let out = answer.map(|result| Answer { result, alerts });
+        if answers.send(out).is_err() {
+            return;
+        }
+    }
+}
+
+impl Evaluator {
+    /// Loads a PAC (its top-level code runs once, as in a browser).
+    pub fn load(pac: &str, opts: &EngineOptions) -> Result<Evaluator, EvalError> {
+        let (ready_tx, ready_rx) = mpsc::channel();
+        let (job_tx, job_rx) = mpsc::channel();
+        let (answer_tx, answer_rx) = mpsc::channel();
+        let (pac, thread_opts) = (pac.to_owned(), opts.clone());
+        // boa's parser and interpreter recurse; give them room.
+        std::thread::Builder::new()
+            .name("pac-engine".into())
+            .stack_size(64 << 20)
+            .spawn(move || run(pac, thread_opts, ready_tx, job_rx, answer_tx))
+            .map_err(|e| EvalError::Load(format!("cannot start the engine: {e}")))?;
+        match ready_rx.recv_timeout(opts.timeout) {
+            Ok(Ok(())) => Ok(Evaluator {
+                jobs: job_tx,
+                answers: answer_rx,
+                timeout: opts.timeout,
+                abandoned: false,
+            }),
+            Ok(Err(e)) => Err(e),
+            Err(mpsc::RecvTimeoutError::Timeout) => Err(EvalError::Timeout(opts.timeout)),
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                Err(EvalError::Load("the engine stopped while loading".into()))
+            }
+        }
+    }
+
+    /// Calls `FindProxyForURL(url, host)`. After a timeout the engine thread is left to
+    /// finish on its own and this evaluator refuses further calls.
+    pub fn find_proxy(&mut self, url: &str, host: &str) -> Result<Answer, EvalError> {
+        if self.abandoned {
+            return Err(EvalError::Abandoned);
+        }
+        let job = Job {
+            url: url.to_owned(),
+            host: host.to_owned(),
+        };
+        if self.jobs.send(job).is_err() {
+            self.abandoned = true;
+            return Err(EvalError::Abandoned);
+        }
+        match self.answers.recv_timeout(self.timeout) {
+            Ok(a) => a,
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                self.abandoned = true;
+                Err(EvalError::Timeout(self.timeout))
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                self.abandoned = true;
+                Err(EvalError::Abandoned)
+            }
+        }
+    }
+}
+
+/// A host as a browser hands it to `FindProxyForURL`: lowercase, international names in
+/// punycode, IPv6 literals without brackets; a trailing dot is kept.
+pub fn browser_host(host: &str) -> String {
+    let h = host.trim();
+    if let Some(inner) = h.strip_prefix('[').and_then(|s| s.strip_suffix(']')) {
+        return inner.to_ascii_lowercase();
+    }
+    match idna::domain_to_ascii(h) {
+        Ok(a) if !a.is_empty() => a,
+        _ => h.to_ascii_lowercase(),
+    }
+}
+
+/// Splits a command-line argument into (url, host) the way a browser would call the PAC: a
+/// URL keeps its text and yields its host; a bare host becomes `http://host/`.
+pub fn url_and_host(arg: &str) -> (String, String) {
+    let Some((scheme, rest)) = arg.split_once("://") else {
+        let host = browser_host(arg);
+        let shown = if host.contains(':') {
+            format!("[{host}]")
+        } else {
+            host.clone()
+        };
+        return (format!("http://{shown}/"), host);
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let authority = authority.rsplit_once('@').map_or(authority, |(_, a)| a);
+    let host = if authority.starts_with('[') {
+        authority
+            .split_once(']')
+            .map_or(authority, |(h, _)| h.trim_start_matches('['))
+    } else {
+        authority.split(':').next().unwrap_or("")
+    };
+    let host = browser_host(host);
+    // Chromium strips the path and query of https URLs before the PAC sees them.
+    let url = if scheme.eq_ignore_ascii_case("https") || scheme.eq_ignore_ascii_case("wss") {
+        format!("{}://{}/", scheme.to_ascii_lowercase(), authority)
+    } else {
+        arg.to_owned()
+    };
+    (url, host)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn eval(pac: &str, host: &str) -> Result<Answer, EvalError> {
+        let mut e = Evaluator::load(pac, &EngineOptions::default())?;
+        e.find_proxy(&format!("http://{host}/"), host)
+    }
+
+    fn with(body: &str, host: &str, opts: &EngineOptions) -> String {
+        let pac = format!("function FindProxyForURL(url, host) {{ {body} }}");
+        let mut e = Evaluator::load(&pac, opts).unwrap();
+        e.find_proxy(&format!("http://{host}/"), host)
+            .unwrap()
+            .result
+    }
+
+    /// Each helper, table-driven: the expression returns "yes" or "no".
+    #[test]
+    fn helper_functions() {
+        let mut opts = EngineOptions::default();
+        opts.resolve.insert(
+            "intranet.corp".into(),
+            vec!["10.1.2.3".parse().unwrap(), "fd00::5".parse().unwrap()],
+        );
+        opts.my_ip = vec!["192.0.2.7".parse().unwrap()];
+        let cases: &[(&str, &str, bool)] = &[
+            ("isPlainHostName(host)", "intranet", true),
+            ("isPlainHostName(host)", "a.b", false),
+            ("dnsDomainIs(host, '.corp')", "www.corp", true),
+            ("dnsDomainIs(host, '.corp')", "corp", false),
+            ("localHostOrDomainIs(host, 'www.corp')", "www", true),
+            ("localHostOrDomainIs(host, 'www.corp')", "www.corp", true),
+            ("localHostOrDomainIs(host, 'www.corp')", "www.other", false),
+            ("dnsDomainLevels(host) === 2", "a.b.c", true),
+            (
+                "shExpMatch(host, '*.sharepoint.com')",
+                "x.sharepoint.com",
+                true,
+            ),
+            (
+                "shExpMatch(host, '*.sharepoint.com')",
+                "sharepoint.com",
+                false,
+            ),
+            ("shExpMatch(host, '*.t.com')", "test.com", false),
+            ("shExpMatch(host, 'a?c')", "abc", true),
+            ("isResolvable(host)", "intranet.corp", true),
+            ("isResolvable(host)", "example.com", false),
+            ("dnsResolve(host) === '10.1.2.3'", "intranet.corp", true),
+            ("dnsResolve(host) === null", "example.com", true),
+            (
+                "dnsResolveEx(host) === '10.1.2.3;fd00::5'",
+                "intranet.corp",
+                true,
+            ),
+            ("isResolvableEx(host)", "intranet.corp", true),
+            (
+                "isInNet(host, '10.0.0.0', '255.0.0.0')",
+                "intranet.corp",
+                true,
+            ),
+            ("isInNet(host, '10.0.0.0', '255.0.0.0')", "11.0.0.1", false),
+            (
+                "isInNet(host, '192.0.2.0', '255.255.255.0')",
+                "192.0.2.200",
+                true,
+            ),
+            ("isInNet(host, '128.0.0.0', '128.0.0.0')", "200.1.1.1", true),
+            (
+                "isInNet(host, '10.0.0.0', '255.0.0.0')",
+                "example.com",
+                false,
+            ),
+            ("isInNetEx(host, 'fd00::/8')", "intranet.corp", true),
+            ("isInNetEx(host, '2001:db8::/32')", "2001:db8:1::1", true),
+            (
+                "isInNetEx(host, '2001:db8::/33')",
+                "2001:db8:8000::1",
+                false,
+            ),
+            ("isInNetEx(host, '10.0.0.0/8')", "10.9.9.9", true),
+            ("myIpAddress() === '192.0.2.7'", "x", true),
+            ("myIpAddressEx() === '192.0.2.7'", "x", true),
+            (
+                "sortIpAddressList('10.2.0.1;fd00::1;10.10.0.1') === 'fd00::1;10.2.0.1;10.10.0.1'",
+                "x",
+                true,
+            ),
+            ("getClientVersion() === '1.0'", "x", true),
+            ("weekdayRange('SUN', 'SAT')", "x", true),
+            ("dateRange(1, 31)", "x", true),
+            ("timeRange(0, 23)", "x", true),
+            ("timeRange(0, 0, 0, 23, 59, 59, 'GMT')", "x", true),
+        ];
+        for (expr, host, want) in cases {
+            let got = with(&format!("return ({expr}) ? 'yes' : 'no';"), host, &opts);
+            assert_eq!(got == "yes", *want, "{expr} with host {host}");
+        }
+    }
+
+    #[test]
+    fn date_helpers_follow_the_clock() {
+        // 2026-11-25 (a Wednesday) 14:30:15 UTC.
+        let clock =
+            "__pwNow = function () { return new Date(Date.UTC(2026, 10, 25, 14, 30, 15)); };";
+        let cases: &[(&str, bool)] = &[
+            ("weekdayRange('WED', 'GMT')", true),
+            ("weekdayRange('MON', 'FRI', 'GMT')", true),
+            ("weekdayRange('SAT', 'TUE', 'GMT')", false),
+            ("weekdayRange('FRI', 'THU', 'GMT')", true),
+            ("dateRange('NOV', 'GMT')", true),
+            ("dateRange('DEC', 'GMT')", false),
+            ("dateRange(2026, 'GMT')", true),
+            ("dateRange(1, 24, 'GMT')", false),
+            ("dateRange('OCT', 'DEC', 'GMT')", true),
+            ("dateRange('DEC', 'FEB', 'GMT')", false),
+            ("dateRange(1, 'NOV', 2026, 30, 'NOV', 2026, 'GMT')", true),
+            ("dateRange(1, 'DEC', 2026, 31, 'DEC', 2026, 'GMT')", false),
+            ("timeRange(14, 'GMT')", true),
+            ("timeRange(9, 17, 'GMT')", true),
+            ("timeRange(22, 6, 'GMT')", false),
+            ("timeRange(14, 0, 14, 29, 'GMT')", false),
+            ("timeRange(14, 30, 0, 14, 30, 20, 'GMT')", true),
+        ];
+        for (expr, want) in cases {
+            let got = with(
+                &format!("{clock} return ({expr}) ? 'yes' : 'no';"),
+                "x",
+                &EngineOptions::default(),
+            );
+            assert_eq!(got == "yes", *want, "{expr}");
+        }
+    }
+
+    #[test]
+    fn alerts_are_collected() {
+        let a = eval(
+            "function FindProxyForURL(u, h) { alert('seen ' + h); return 'DIRECT'; }",
+            "a.b",
+        )
+        .unwrap();
+        assert_eq!(a.result, "DIRECT");
+        assert_eq!(a.alerts, vec!["seen a.b".to_string()]);
+    }
+
+    #[test]
+    fn ex_entry_point_wins() {
+        let pac = "function FindProxyForURL(u, h) { return 'PROXY a:1'; }\nfunction FindProxyForURLEx(u, h) { return 'PROXY b:2'; }";
+        assert_eq!(eval(pac, "x").unwrap().result, "PROXY b:2");
+    }
+
+    #[test]
+    fn broken_pacs_are_reported_not_fatal() {
+        assert!(matches!(eval("function (", "x"), Err(EvalError::Load(_))));
+        assert_eq!(eval("var x = 1;", "x"), Err(EvalError::NoEntryPoint));
+        assert!(matches!(
+            eval(
+                "function FindProxyForURL(u, h) { return undefinedThing(); }",
+                "x"
+            ),
+            Err(EvalError::Threw(_))
+        ));
+        assert!(matches!(
+            eval("function FindProxyForURL(u, h) { return 42; }", "x"),
+            Err(EvalError::NotAString(_))
+        ));
+    }
+
+    #[test]
+    fn endless_pacs_are_cut_off() {
+        let opts = EngineOptions {
+            timeout: Duration::from_millis(500),
+            ..EngineOptions::default()
+        };
+        let mut e = Evaluator::load(
+            "function FindProxyForURL(u, h) { var i = 0; for (;;) { i++; } }",
+            &opts,
+        )
+        .unwrap();
+        let r = e.find_proxy("http://x/", "x");
+        assert!(
+            matches!(r, Err(EvalError::Timeout(_)) | Err(EvalError::Threw(_))),
+            "{r:?}"
+        );
+        // Top-level code that never ends fails the load within the deadline.
+        let r = Evaluator::load("while (true) {}", &opts);
+        assert!(
+            matches!(r, Err(EvalError::Timeout(_)) | Err(EvalError::Load(_))),
+            "{:?}",
+            r.err()
+        );
+        // Unbounded recursion is an error, not a crash.
+        let r = eval(
+            "function f(n) { return f(n + 1); } function FindProxyForURL(u, h) { return f(0); }",
+            "x",
+        );
+        assert!(matches!(r, Err(EvalError::Threw(_))), "{r:?}");
+    }
+
+    #[test]
+    fn urls_and_hosts_as_browsers_pass_them() {
+        let cases = [
+            ("Example.COM", ("http://example.com/", "example.com")),
+            (
+                "bücher.example",
+                ("http://xn--bcher-kva.example/", "xn--bcher-kva.example"),
+            ),
+            ("2001:DB8::1", ("http://[2001:db8::1]/", "2001:db8::1")),
+            ("https://a.b:8443/path?q=1", ("https://a.b:8443/", "a.b")),
+            ("http://u:p@a.b/x", ("http://u:p@a.b/x", "a.b")),
+            ("http://[::1]:8080/", ("http://[::1]:8080/", "::1")),
+            ("name.", ("http://name./", "name.")),
+        ];
+        for (arg, (url, host)) in cases {
+            assert_eq!(
+                url_and_host(arg),
+                (url.to_string(), host.to_string()),
+                "{arg}"
+            );
+        }
+    }
+}
