@@ -9,6 +9,9 @@ need=()
 command -v python3 >/dev/null || need+=(python3)
 command -v node >/dev/null || need+=(nodejs)   # runs generated PAC files in V8
 command -v curl >/dev/null || need+=(curl)     # HTTP/2 client in the tests
+command -v chromium >/dev/null || need+=(chromium)   # headless browser obeying the PAC
+command -v unshare >/dev/null || need+=(util-linux)  # browser tests run in their own network namespace
+command -v ip >/dev/null || need+=(iproute2)
 if [ ${#need[@]} -gt 0 ]; then
   apt-get update -qq && apt-get install -y -qq "${need[@]}"
 fi

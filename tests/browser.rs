@@ -1,0 +1,299 @@
+//! Headless Chromium end to end: the real server serves `/proxy.pac` (and `/pac/type1.pac`),
+//! Chromium loads pages with `--proxy-pac-url` pointing at it, and a recording proxy and an
+//! origin server — both in this test — see which requests arrive how. A host the catalogue
+//! sends DIRECT must reach the origin itself; everything else must arrive at the proxy.
+//!
+//! Isolation: the whole scenario runs in a fresh network namespace (`unshare --net`) that has
+//! nothing but loopback, and Chromium maps every name to 127.0.0.1 with
+//! `--host-resolver-rules`, so no request can leave the machine. The catalogue address used
+//! for the "IP literal inside a prefix" case is bound to that namespace's loopback, so the
+//! DIRECT connection to it lands on the origin too.
+//!
+//! Needs Debian's `chromium` (scripts/test.sh installs it) and root or user namespaces.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+mod common;
+use common::Server;
+
+/// Set in the child test process that runs inside the namespace.
+const INSIDE: &str = "PW_TEST_INSIDE_NETNS";
+/// An address of the built-in catalogue (13.107.6.152/31, Optimize: DIRECT in both profiles).
+const INSIDE_PREFIX: &str = "13.107.6.152";
+/// An address in no catalogue prefix (TEST-NET-2).
+const OUTSIDE_PREFIXES: &str = "198.51.100.7";
+
+/// Requests seen by one of the test's servers: the path marker → what arrived.
+type Seen = Arc<Mutex<BTreeMap<String, String>>>;
+
+/// A tiny HTTP/1.1 server that records each request and answers with `label`. For the proxy
+/// the request target is absolute (`http://host:port/path`), for the origin a path.
+fn recorder(addr: &str, label: &'static str) -> (SocketAddr, Seen) {
+    let listener = TcpListener::bind(addr).expect("bind recorder");
+    let local = listener.local_addr().expect("local addr");
+    let seen: Seen = Arc::default();
+    let log = seen.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let log = log.clone();
+            std::thread::spawn(move || serve_one(stream, label, &log));
+        }
+    });
+    (local, seen)
+}
+
+fn serve_one(mut stream: TcpStream, label: &str, log: &Mutex<BTreeMap<String, String>>) {
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
+    let mut reader = BufReader::new(match stream.try_clone() {
+        Ok(s) => s,
+        Err(_) => return,
+    });
+    let mut request_line = String::new();
+    if reader.read_line(&mut request_line).is_err() {
+        return;
+    }
+    let mut host = String::new();
+    loop {
+        let mut line = String::new();
+        match reader.read_line(&mut line) {
+            Ok(0) | Err(_) => break,
+            Ok(_) if line == "\r\n" => break,
+            Ok(_) => {
+                if let Some(v) = line.strip_prefix("Host:").or(line.strip_prefix("host:")) {
+                    host = v.trim().to_owned();
+                }
+            }
+        }
+    }
+    let mut parts = request_line.split_whitespace();
+    let (method, target) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+    // The marker is the last path segment: /probe-N.
+    if let Some(i) = target.rfind("/probe-") {
+        log.lock().unwrap().insert(
+            target[i + 1..].to_owned(),
+            format!("{method} {target} host={host}"),
+        );
+    }
+    let body = format!("<html><body><h1>{label}</h1></body></html>");
+    let _ = write!(
+        stream,
+        "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+}
+
+fn chromium() -> PathBuf {
+    for p in ["/usr/bin/chromium", "/usr/bin/chromium-browser"] {
+        if Path::new(p).exists() {
+            return PathBuf::from(p);
+        }
+    }
+    panic!("Chromium is not installed: run scripts/test.sh (apt-get install -y chromium)");
+}
+
+/// Loads `url` in headless Chromium using the PAC at `pac_url`; returns the page text.
+fn browse(pac_url: &str, url: &str, profile_dir: &Path) -> String {
+    let out = Command::new(chromium())
+        .args([
+            "--headless=new",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--disable-default-apps",
+            "--disable-features=NetworkTimeServiceQuerying",
+            "--host-resolver-rules=MAP * 127.0.0.1, EXCLUDE localhost",
+        ])
+        .arg(format!("--user-data-dir={}", profile_dir.display()))
+        .arg(format!("--proxy-pac-url={pac_url}"))
+        .args(["--timeout=15000", "--dump-dom", url])
+        .output()
+        .expect("chromium runs");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn tempdir(tag: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("pacwarden-browser-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// The route `/decide` gives (`direct` or `proxy`), asked over HTTP like any client.
+fn decide_route(server: &Server, host: &str, profile: &str) -> String {
+    let key = if host.chars().next().is_some_and(|c| c.is_ascii_digit()) {
+        "ip"
+    } else {
+        "host"
+    };
+    let url = server.url(&format!("/decide?{key}={host}&profile={profile}"));
+    let mut resp = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .new_agent()
+        .get(&url)
+        .call()
+        .expect("/decide answers");
+    let v: serde_json::Value =
+        serde_json::from_str(&resp.body_mut().read_to_string().unwrap_or_default())
+            .unwrap_or_default();
+    v["route"].as_str().unwrap_or("?").to_owned()
+}
+
+struct Scenario {
+    server: Server,
+    origin: (SocketAddr, Seen),
+    proxy: (SocketAddr, Seen),
+    dir: PathBuf,
+    next: usize,
+}
+
+impl Scenario {
+    /// Starts the origin (on every address, so the catalogue address reaches it), the
+    /// recording proxy and pacwarden with type2 and type1 profiles pointing at the proxy.
+    fn start(extra_config: &str) -> Scenario {
+        let origin = recorder("0.0.0.0:0", "ORIGIN");
+        let proxy = recorder("127.0.0.1:0", "VIA-PROXY");
+        let dir = tempdir("scenario");
+        let cfg = dir.join("pacwarden.toml");
+        let p = proxy.0.port();
+        std::fs::write(
+            &cfg,
+            format!(
+                "[pac]\ndefault_profile = \"type2\"\n{extra_config}\n\
+                 [[profiles]]\nname = \"type2\"\ndirect = [\"Optimize\", \"Allow\"]\nproxy = \"PROXY 127.0.0.1:{p}\"\n\
+                 [[profiles]]\nname = \"type1\"\ndirect = [\"Optimize\"]\nproxy = \"PROXY 127.0.0.1:{p}\"\n"
+            ),
+        )
+        .unwrap();
+        let server = Server::start(&cfg);
+        Scenario {
+            server,
+            origin,
+            proxy,
+            dir,
+            next: 0,
+        }
+    }
+
+    /// Loads `http://host:ORIGIN_PORT/probe-N` through the PAC at `pac_path` and reports
+    /// how the request arrived: `direct`, `proxy`, or what went wrong.
+    fn route_of(&mut self, pac_path: &str, host: &str) -> String {
+        self.next += 1;
+        let marker = format!("probe-{}", self.next);
+        let url = format!("http://{host}:{}/{marker}", self.origin.0.port());
+        let page = browse(
+            &self.server.url(pac_path),
+            &url,
+            &self.dir.join(format!("chrome-{}", self.next)),
+        );
+        let at_origin = self.origin.1.lock().unwrap().get(&marker).cloned();
+        let at_proxy = self.proxy.1.lock().unwrap().get(&marker).cloned();
+        match (at_origin, at_proxy) {
+            (Some(_), None) if page.contains("ORIGIN") => "direct".into(),
+            (None, Some(line)) if page.contains("VIA-PROXY") => {
+                assert!(
+                    line.starts_with(&format!("GET {url} ")),
+                    "the proxy got an absolute-form request: {line}"
+                );
+                "proxy".into()
+            }
+            (o, p) => format!("unclear: origin {o:?}, proxy {p:?}, page {page:?}"),
+        }
+    }
+}
+
+/// Hosts per category and expected routes per profile, fixed by Microsoft's categories:
+/// (host, type2 route, type1 route).
+const HOSTS: &[(&str, &str, &str)] = &[
+    ("outlook.office365.com", "direct", "direct"), // Optimize, exact
+    ("contoso.sharepoint.com", "direct", "direct"), // Optimize, *.sharepoint.com
+    ("login.microsoftonline.com", "direct", "proxy"), // Allow
+    ("x.teams.microsoft.com", "direct", "proxy"),  // Allow, wildcard
+    ("www.office.com", "proxy", "proxy"),          // Default
+    ("www.example.com", "proxy", "proxy"),         // not in the catalogue
+    ("news.example.org", "proxy", "proxy"),        // not in the catalogue
+    (INSIDE_PREFIX, "direct", "direct"),           // address inside an Optimize prefix
+    (OUTSIDE_PREFIXES, "proxy", "proxy"),          // address in no prefix
+];
+
+/// Runs `body` inside a new network namespace with only loopback (plus the catalogue
+/// address on it), by re-running this test binary there.
+fn in_netns(test: &str, body: impl FnOnce()) {
+    if std::env::var_os(INSIDE).is_some() {
+        let up = Command::new("ip")
+            .args(["link", "set", "lo", "up"])
+            .status()
+            .expect("ip runs");
+        assert!(up.success());
+        let add = Command::new("ip")
+            .args(["addr", "add", &format!("{INSIDE_PREFIX}/32"), "dev", "lo"])
+            .status()
+            .expect("ip runs");
+        assert!(add.success());
+        body();
+        return;
+    }
+    let exe = std::env::current_exe().expect("test binary path");
+    let status = Command::new("unshare")
+        .args(["--net", "--"])
+        .arg(exe)
+        .args(["--exact", test, "--nocapture", "--test-threads", "1"])
+        .env(INSIDE, "1")
+        .status()
+        .expect("unshare runs (util-linux)");
+    assert!(status.success(), "the scenario failed inside the namespace");
+}
+
+#[test]
+fn chromium_follows_the_pac_for_type2_and_type1() {
+    in_netns("chromium_follows_the_pac_for_type2_and_type1", || {
+        let mut s = Scenario::start("");
+        let mut failures = Vec::new();
+        for (pac_path, profile) in [("/proxy.pac", "type2"), ("/pac/type1.pac", "type1")] {
+            for (host, type2, type1) in HOSTS {
+                let want = if profile == "type2" { type2 } else { type1 };
+                let decide = decide_route(&s.server, host, profile);
+                let got = s.route_of(pac_path, host);
+                println!(
+                    "{profile:6} {host:28} browser {got:6} /decide {decide:6} expected {want}"
+                );
+                if got != *want || decide != *want {
+                    failures.push(format!(
+                        "{profile} {host}: browser {got}, /decide {decide}, expected {want}"
+                    ));
+                }
+            }
+        }
+        assert!(failures.is_empty(), "{failures:#?}");
+    });
+}
+
+/// The harness tells a wrong PAC from a right one: a template that sends everything DIRECT
+/// is caught on a host that must go to the proxy.
+#[test]
+fn chromium_catches_a_wrong_pac() {
+    in_netns("chromium_catches_a_wrong_pac", || {
+        let templates = tempdir("wrong-templates");
+        std::fs::write(
+            templates.join("default.pac.j2"),
+            "function FindProxyForURL(url, host) { return \"DIRECT\"; }\n",
+        )
+        .unwrap();
+        let mut s = Scenario::start(&format!(
+            "templates_dir = {:?}",
+            templates.display().to_string()
+        ));
+        assert_eq!(s.route_of("/proxy.pac", "www.example.com"), "direct");
+        assert_eq!(decide_route(&s.server, "www.example.com", "type2"), "proxy");
+    });
+}
