@@ -12,6 +12,7 @@ command -v curl >/dev/null || need+=(curl)     # HTTP/2 client in the tests
 command -v chromium >/dev/null || need+=(chromium)   # headless browser obeying the PAC
 command -v unshare >/dev/null || need+=(util-linux)  # browser tests run in their own network namespace
 command -v ip >/dev/null || need+=(iproute2)
+[ -x /usr/sbin/nginx ] || need+=(nginx)             # auth_request end to end
 if [ ${#need[@]} -gt 0 ]; then
   apt-get update -qq && apt-get install -y -qq "${need[@]}"
 fi

@@ -115,6 +115,9 @@ pub struct ServerConfig {
     /// Seconds between checks of the configuration, catalogue, template and certificate files;
     /// a change (settled for one interval) triggers a reload like SIGHUP. 0 turns it off.
     pub watch_interval_secs: u64,
+    /// Header carrying the original host when `/decide` is an authorization subrequest
+    /// (nginx `auth_request`: `proxy_set_header X-Original-Host $host;`). `Host` otherwise.
+    pub decide_host_header: String,
 }
 
 impl Default for ServerConfig {
@@ -128,6 +131,7 @@ impl Default for ServerConfig {
             shutdown_grace_secs: 10,
             trusted_proxies: Vec::new(),
             watch_interval_secs: 0,
+            decide_host_header: "x-original-host".into(),
         }
     }
 }

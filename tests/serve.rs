@@ -112,7 +112,6 @@ fn endpoints_statuses_and_headers() {
     assert_eq!(r.header("cache-control"), Some("max-age=300"));
 
     for bad in [
-        "/decide",
         "/decide?host=a..b",
         "/decide?host=x.com&port=0",
         "/decide?host=x.com&zone=1",
@@ -210,11 +209,11 @@ fn endpoints_statuses_and_headers() {
     for line in [
         "pacwarden_http_requests_total{route=\"decide\",status=\"200\"} 2",
         "pacwarden_http_requests_total{route=\"decide\",status=\"403\"} 1",
-        "pacwarden_http_requests_total{route=\"decide\",status=\"400\"} 5",
+        "pacwarden_http_requests_total{route=\"decide\",status=\"400\"} 4",
         "pacwarden_decisions_total{decision=\"allow\",category=\"Allow\"} 1",
         "pacwarden_decisions_total{decision=\"allow\",category=\"Optimize\"} 1",
         "pacwarden_decisions_total{decision=\"deny\",category=\"none\"} 1",
-        "pacwarden_http_request_duration_seconds_count{route=\"decide\"} 8",
+        "pacwarden_http_request_duration_seconds_count{route=\"decide\"} 7",
         "pacwarden_catalogue_generation 1",
         "pacwarden_catalogue_source_entries{source=\"ms365:worldwide\"",
         "pacwarden_reload_last_success_timestamp_seconds ",
@@ -997,4 +996,102 @@ fn file_watcher_reloads_on_change() {
     server.wait_log("catalogue reloaded");
     assert_eq!(get(&alpha).status, 200);
     assert_eq!(get(&alpha).json()["catalogue"]["generation"], 3);
+}
+
+/// Status line and JSON body of a raw HTTP/1.1 exchange (one request, connection closed).
+fn raw_json(addr: SocketAddr, request: &str) -> (String, Value) {
+    let text = raw(addr, request.as_bytes());
+    let status = text.lines().next().unwrap_or("").to_owned();
+    let body = text.split("\r\n\r\n").nth(1).unwrap_or("");
+    (
+        status,
+        serde_json::from_str(body.trim()).unwrap_or(Value::Null),
+    )
+}
+
+/// `/decide` as an authorization subrequest: nginx `auth_request` (host in X-Original-Host or
+/// Host, no query) and Envoy ext_authz over HTTP (original method, `/decide` + original path,
+/// original authority, `content-length: 0`, Envoy's own headers; CONNECT for tunnels). Only
+/// 200 and 403 come back, with the decision JSON (none on a 200 to CONNECT: HTTP forbids it).
+#[test]
+fn decide_as_an_authorization_subrequest() {
+    let server = Server::start(&repo("config/pacwarden.toml"));
+    let a = server.addr;
+    let cases: &[(&str, &str, Option<&str>)] = &[
+        // nginx auth_request as in docs/nginx-auth-request.conf.
+        (
+            "GET /decide HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Original-Host: outlook.office365.com\r\nConnection: close\r\n\r\n",
+            "HTTP/1.1 200",
+            Some("outlook.office365.com"),
+        ),
+        (
+            "GET /decide HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Original-Host: www.example.com\r\nConnection: close\r\n\r\n",
+            "HTTP/1.1 403",
+            Some("www.example.com"),
+        ),
+        // A proxy that passes the original Host instead.
+        (
+            "GET /decide HTTP/1.1\r\nHost: login.microsoftonline.com:443\r\nConnection: close\r\n\r\n",
+            "HTTP/1.1 200",
+            Some("login.microsoftonline.com"),
+        ),
+        // Envoy ext_authz, path_prefix "/decide": the original POST to /upload?x=1.
+        (
+            "POST /decide/upload?x=1 HTTP/1.1\r\nHost: contoso.sharepoint.com\r\ncontent-length: 0\r\nx-forwarded-proto: https\r\nx-request-id: 6f1c6c2e-2b0e-4c1d-9d0a-1b2c3d4e5f60\r\nx-envoy-expected-rq-timeout-ms: 200\r\nx-envoy-internal: true\r\nConnection: close\r\n\r\n",
+            "HTTP/1.1 200",
+            Some("contoso.sharepoint.com"),
+        ),
+        (
+            "DELETE /decide/ HTTP/1.1\r\nHost: www.example.com\r\ncontent-length: 0\r\nConnection: close\r\n\r\n",
+            "HTTP/1.1 403",
+            Some("www.example.com"),
+        ),
+        // A tunnel: the CONNECT target is the host checked.
+        (
+            "CONNECT outlook.office365.com:443 HTTP/1.1\r\nHost: outlook.office365.com:443\r\n\r\n",
+            "HTTP/1.1 200",
+            Some("outlook.office365.com"),
+        ),
+        (
+            "CONNECT www.example.com:443 HTTP/1.1\r\nHost: www.example.com:443\r\n\r\n",
+            "HTTP/1.1 403",
+            Some("www.example.com"),
+        ),
+        // An address literal in brackets with a port.
+        (
+            "GET /decide/ HTTP/1.1\r\nHost: [2603:1006::1]:443\r\nConnection: close\r\n\r\n",
+            "HTTP/1.1 200",
+            Some("2603:1006::1"),
+        ),
+        // Garbage is refused with 403, never 400/500 (nginx would turn those into 500s).
+        (
+            "GET /decide HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Original-Host: a..b\r\nConnection: close\r\n\r\n",
+            "HTTP/1.1 403",
+            None,
+        ),
+    ];
+    for (request, status, host) in cases {
+        let (line, json) = raw_json(a, request);
+        assert!(line.starts_with(status), "{request:?}: {line}");
+        // A 2xx answer to CONNECT carries no body (it would open the tunnel).
+        if request.starts_with("CONNECT") && status.ends_with("200") {
+            continue;
+        }
+        match host {
+            Some(h) => assert_eq!(json["host"], *h, "{request:?}"),
+            None => assert!(json["error"].as_str().is_some(), "{request:?}: {json}"),
+        }
+    }
+    // An ordinary query still wins over the headers, with its usual statuses.
+    let (line, json) = raw_json(
+        a,
+        "GET /decide?host=www.example.com HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Original-Host: outlook.office365.com\r\nConnection: close\r\n\r\n",
+    );
+    assert!(line.starts_with("HTTP/1.1 403"), "{line}");
+    assert_eq!(json["host"], "www.example.com");
+    let (line, _) = raw_json(
+        a,
+        "POST /decide?host=www.example.com HTTP/1.1\r\nHost: x\r\ncontent-length: 0\r\nConnection: close\r\n\r\n",
+    );
+    assert!(line.starts_with("HTTP/1.1 405"), "{line}");
 }

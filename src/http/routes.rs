@@ -36,6 +36,8 @@ type Resp = Response<Full<Bytes>>;
 pub struct Routes {
     state: Arc<State>,
     decide_cache: HeaderValue,
+    /// Where `/decide` finds the host when the query names none (auth_request, ext_authz).
+    host_header: header::HeaderName,
     trusted_proxies: Vec<ipnet::IpNet>,
 }
 
@@ -43,9 +45,12 @@ impl Routes {
     pub fn new(state: Arc<State>, cfg: &ServerConfig) -> Routes {
         let decide_cache = HeaderValue::from_str(&format!("max-age={}", cfg.decide_max_age_secs))
             .unwrap_or(HeaderValue::from_static("no-cache"));
+        let host_header = header::HeaderName::from_bytes(cfg.decide_host_header.as_bytes())
+            .unwrap_or(header::HeaderName::from_static("x-original-host"));
         Routes {
             state,
             decide_cache,
+            host_header,
             trusted_proxies: cfg.trusted_proxies.clone(),
         }
     }
@@ -54,7 +59,9 @@ impl Routes {
     pub fn handle(&self, req: Request<Incoming>, peer: SocketAddr) -> Resp {
         let started = std::time::Instant::now();
         let route = match req.uri().path() {
+            _ if req.method() == Method::CONNECT => "decide",
             "/decide" => "decide",
+            p if p.starts_with("/decide/") => "decide",
             "/healthz" => "healthz",
             "/readyz" => "readyz",
             "/catalogue" => "catalogue",
@@ -106,6 +113,17 @@ impl Routes {
         if route == "other" {
             return error(StatusCode::NOT_FOUND, "no such resource");
         }
+        if route == "decide" {
+            if let Some(host) = self.authz_host(&req) {
+                // Under /decide/… and for CONNECT the query is the original request's, not
+                // ours; `/decide?profile=…` (nginx) keeps its parameters.
+                let query = match req.uri().path() {
+                    "/decide" if req.method() != Method::CONNECT => req.uri().query(),
+                    _ => None,
+                };
+                return self.decide_authz(query.unwrap_or(""), host);
+            }
+        }
         if req.method() != Method::GET && req.method() != Method::HEAD {
             let mut r = error(
                 StatusCode::METHOD_NOT_ALLOWED,
@@ -119,7 +137,7 @@ impl Routes {
             return error(StatusCode::BAD_REQUEST, "GET requests carry no body");
         }
         let mut resp = match route {
-            "decide" => self.decide(req.uri().query().unwrap_or("")),
+            "decide" => self.decide(req.uri().query().unwrap_or(""), None),
             "healthz" => text(StatusCode::OK, "ok\n"),
             "readyz" if self.state.is_ready() => text(StatusCode::OK, "ready\n"),
             "readyz" => text(StatusCode::SERVICE_UNAVAILABLE, "shutting down\n"),
@@ -145,8 +163,45 @@ impl Routes {
         resp
     }
 
-    fn decide(&self, query: &str) -> Resp {
-        let q = match DecideQuery::parse(query) {
+    /// When `/decide` is used as an authorization subrequest, the host of the original
+    /// request: for CONNECT its target; under `/decide/…` (Envoy ext_authz's path prefix) or
+    /// for `/decide` without `host=`/`ip=` (nginx auth_request) the configured header, else
+    /// `Host`. `None` for an ordinary query.
+    fn authz_host(&self, req: &Request<Incoming>) -> Option<String> {
+        if req.method() == Method::CONNECT {
+            let authority = req.uri().authority().map(|a| a.as_str().to_owned());
+            return Some(authority.unwrap_or_default());
+        }
+        let query = req.uri().query().unwrap_or("");
+        let names_host = query_pairs(query)
+            .iter()
+            .any(|(k, _)| k == "host" || k == "ip");
+        if req.uri().path() == "/decide" && names_host {
+            return None;
+        }
+        let h = req.headers();
+        let value = h
+            .get(&self.host_header)
+            .or_else(|| h.get(header::HOST))
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        Some(value.to_owned())
+    }
+
+    /// `/decide` as an authorization subrequest: 200 allow, 403 deny — and 403 for anything
+    /// undecidable, since nginx and Envoy read every other status as a failure of the check.
+    /// Any method is accepted (Envoy forwards the original one) and a body is ignored.
+    fn decide_authz(&self, query: &str, authority: String) -> Resp {
+        let host = strip_port(&authority);
+        let mut resp = self.decide(query, Some(host));
+        if resp.status() == StatusCode::BAD_REQUEST {
+            *resp.status_mut() = StatusCode::FORBIDDEN;
+        }
+        resp
+    }
+
+    fn decide(&self, query: &str, host: Option<&str>) -> Resp {
+        let q = match DecideQuery::parse(query, host) {
             Ok(q) => q,
             Err(reason) => return error(StatusCode::BAD_REQUEST, &reason),
         };
@@ -317,8 +372,21 @@ struct DecideQuery {
     profile: Option<String>,
 }
 
+/// The host of an authority (`host`, `host:port`, `[v6]:port`, or a bare IPv6 literal).
+fn strip_port(authority: &str) -> &str {
+    let a = authority.trim();
+    if a.starts_with('[') {
+        return a.split_once(']').map_or(a, |(h, _)| &a[..h.len() + 1]);
+    }
+    match a.split_once(':') {
+        Some((h, rest)) if !rest.contains(':') => h,
+        _ => a,
+    }
+}
+
 impl DecideQuery {
-    fn parse(query: &str) -> Result<DecideQuery, String> {
+    /// `fallback` is the host of an authorization subrequest, used when the query names none.
+    fn parse(query: &str, fallback: Option<&str>) -> Result<DecideQuery, String> {
         let (mut host, mut ip, mut port, mut proto, mut profile) = (None, None, None, None, None);
         for (k, v) in query_pairs(query) {
             let slot = match k.as_ref() {
@@ -346,7 +414,11 @@ impl DecideQuery {
                 _ => return Err("bad ip: not an IPv4 or IPv6 address".into()),
             },
             (Some(_), Some(_)) => return Err("give host or ip, not both".into()),
-            (None, None) => return Err("missing parameter host (or ip)".into()),
+            (None, None) => match fallback {
+                Some("") => return Err("no host: the request names none".into()),
+                Some(h) => host::normalize(h).map_err(|e| format!("bad host: {e}"))?,
+                None => return Err("missing parameter host (or ip)".into()),
+            },
         };
         let proto: Proto = match proto {
             None => Proto::Tcp,
@@ -524,8 +596,23 @@ mod tests {
     }
 
     #[test]
+    fn authorities_lose_their_port() {
+        for (a, want) in [
+            ("outlook.office365.com", "outlook.office365.com"),
+            ("outlook.office365.com:443", "outlook.office365.com"),
+            ("[2603:1006::1]:443", "[2603:1006::1]"),
+            ("2603:1006::1", "2603:1006::1"),
+            ("52.96.1.1:8080", "52.96.1.1"),
+            ("", ""),
+        ] {
+            assert_eq!(strip_port(a), want, "{a}");
+        }
+    }
+
+    #[test]
     fn decide_query_validation() {
-        let ok = |q: &str| DecideQuery::parse(q).map(|d| (d.host.to_string(), d.port, d.profile));
+        let ok =
+            |q: &str| DecideQuery::parse(q, None).map(|d| (d.host.to_string(), d.port, d.profile));
         assert_eq!(
             ok("host=Outlook.Office365.com.").unwrap().0,
             "outlook.office365.com"
@@ -557,7 +644,7 @@ mod tests {
             ("host=a.com&port=99999", "bad port"),
             ("host=a.com&proto=sctp", "neither tcp nor udp"),
         ] {
-            let err = DecideQuery::parse(q).err().unwrap_or_default();
+            let err = DecideQuery::parse(q, None).err().unwrap_or_default();
             assert!(err.contains(reason), "{q}: {err:?}");
             assert!(!err.contains('\n'));
         }

@@ -2,11 +2,12 @@
 //! followed line by line.
 #![allow(dead_code)]
 
-use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
 pub struct Server {
@@ -104,4 +105,63 @@ pub fn addr_after(line: &str, scheme: &str) -> SocketAddr {
         .take_while(|c| c.is_ascii_alphanumeric() || ".:[]".contains(*c))
         .collect();
     addr.parse().expect("address in the log line")
+}
+
+/// Requests seen by one of the test's servers: the path marker → what arrived.
+pub type Seen = Arc<Mutex<BTreeMap<String, String>>>;
+
+/// A tiny HTTP/1.1 server that records each request and answers with `label`. For the proxy
+/// the request target is absolute (`http://host:port/path`), for the origin a path.
+pub fn recorder(addr: &str, label: &'static str) -> (SocketAddr, Seen) {
+    let listener = TcpListener::bind(addr).expect("bind recorder");
+    let local = listener.local_addr().expect("local addr");
+    let seen: Seen = Arc::default();
+    let log = seen.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let log = log.clone();
+            std::thread::spawn(move || serve_one(stream, label, &log));
+        }
+    });
+    (local, seen)
+}
+
+fn serve_one(mut stream: TcpStream, label: &str, log: &Mutex<BTreeMap<String, String>>) {
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
+    let mut reader = BufReader::new(match stream.try_clone() {
+        Ok(s) => s,
+        Err(_) => return,
+    });
+    let mut request_line = String::new();
+    if reader.read_line(&mut request_line).is_err() {
+        return;
+    }
+    let mut host = String::new();
+    loop {
+        let mut line = String::new();
+        match reader.read_line(&mut line) {
+            Ok(0) | Err(_) => break,
+            Ok(_) if line == "\r\n" => break,
+            Ok(_) => {
+                if let Some(v) = line.strip_prefix("Host:").or(line.strip_prefix("host:")) {
+                    host = v.trim().to_owned();
+                }
+            }
+        }
+    }
+    let mut parts = request_line.split_whitespace();
+    let (method, target) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+    // The marker is the last path segment: /probe-N.
+    if let Some(i) = target.rfind("/probe-") {
+        log.lock().unwrap().insert(
+            target[i + 1..].to_owned(),
+            format!("{method} {target} host={host}"),
+        );
+    }
+    let body = format!("<html><body><h1>{label}</h1></body></html>");
+    let _ = write!(
+        stream,
+        "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
 }
