@@ -13,6 +13,7 @@ command -v chromium >/dev/null || need+=(chromium)   # headless browser obeying 
 command -v unshare >/dev/null || need+=(util-linux)  # browser tests run in their own network namespace
 command -v ip >/dev/null || need+=(iproute2)
 [ -x /usr/sbin/nginx ] || need+=(nginx)             # auth_request end to end
+[ -x /usr/sbin/squid ] || need+=(squid)             # external ACL helper end to end
 if [ ${#need[@]} -gt 0 ]; then
   apt-get update -qq && apt-get install -y -qq "${need[@]}"
 fi

@@ -1,4 +1,4 @@
-//! Command line: `check`, `decide`, `pac`, `import`. Each command returns its exit code; nothing
+//! Command line: `check`, `decide`, `pac`, `squid-helper`, `import`. Each command returns its exit code; nothing
 //! here parses catalogues itself, it goes through [`crate::load`].
 
 use std::io::Write;
@@ -69,6 +69,24 @@ pub enum Command {
         profile: Option<String>,
         /// Host name or IP address (IPv6 with or without brackets).
         host: String,
+    },
+    /// Run as a Squid external_acl_type helper (formats %DST and %DST %PORT, with or without
+    /// concurrency channel IDs): OK for allowed destinations, ERR for denied ones, with the
+    /// deciding rule in message=.
+    SquidHelper {
+        /// Ask this running server (keep-alive HTTP). The default without --config.
+        #[arg(long, value_name = "URL", conflicts_with = "config")]
+        url: Option<String>,
+        /// Decide in-process from this configuration instead; SIGHUP reloads it.
+        #[arg(long, short = 'c', value_name = "FILE")]
+        config: Option<PathBuf>,
+        /// Routing profile (default: the server's or configuration's default).
+        #[arg(long)]
+        profile: Option<String>,
+        /// Answer when no decision can be had: bh (Squid's broken-helper result), ok (fail
+        /// open) or err (fail closed).
+        #[arg(long, value_enum, default_value = "bh")]
+        on_error: crate::squid::OnError,
     },
     /// Evaluate PAC files.
     Pac {
@@ -153,6 +171,12 @@ pub fn run(cli: Cli) -> ExitCode {
     match cli.command {
         Command::Serve { config, listen } => crate::app::serve(config.config, listen),
         Command::Check { config, pac } => check(config.config, pac),
+        Command::SquidHelper {
+            url,
+            config,
+            profile,
+            on_error,
+        } => squid_helper(url, config, profile, on_error),
         Command::Pac {
             what:
                 PacCommand::Test {
@@ -595,4 +619,143 @@ fn check_pacs(served: &crate::state::Served, out: &mut impl Write) -> bool {
         }
     }
     ok
+}
+
+/// Loads the in-process decider of `squid-helper --config`.
+fn squid_local(
+    config: &std::path::Path,
+    profile: Option<&str>,
+) -> Result<crate::squid::LocalDecider, Vec<String>> {
+    let c = load_config(Some(config.to_path_buf()))?;
+    let (profiles, default) = c.profiles()?;
+    let i = pick_profile(&profiles, default, profile).map_err(|e| vec![e])?;
+    Ok(crate::squid::LocalDecider {
+        snapshot: crate::load::snapshot(&c, 1)?,
+        profile: profiles[i].clone(),
+    })
+}
+
+fn squid_helper(
+    url: Option<String>,
+    config: Option<PathBuf>,
+    profile: Option<String>,
+    on_error: crate::squid::OnError,
+) -> ExitCode {
+    use crate::squid::{self, Answer, OnError};
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    let log = |msg: &str| eprintln!("pacwarden squid-helper: {msg}");
+    // SIGHUP (in-process mode) marks the configuration for reloading before the next line.
+    let hup = Arc::new(AtomicBool::new(false));
+    if config.is_some() {
+        let flag = hup.clone();
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let rt = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt,
+                Err(_) => return,
+            };
+            rt.block_on(async move {
+                use tokio::signal::unix::{signal, SignalKind};
+                let Ok(mut s) = signal(SignalKind::hangup()) else {
+                    return;
+                };
+                let _ = ready_tx.send(());
+                while s.recv().await.is_some() {
+                    flag.store(true, Ordering::SeqCst);
+                }
+            });
+        });
+        let _ = ready_rx.recv_timeout(std::time::Duration::from_secs(5));
+    }
+    enum Decider {
+        Local(Box<squid::LocalDecider>),
+        Remote(squid::RemoteDecider),
+    }
+    let mut decider = match &config {
+        Some(path) => match squid_local(path, profile.as_deref()) {
+            Ok(d) => Decider::Local(Box::new(d)),
+            Err(problems) => {
+                for p in &problems {
+                    log(&format!("error: {p}"));
+                }
+                return ExitCode::from(2);
+            }
+        },
+        None => {
+            let url = url.unwrap_or_else(|| "http://127.0.0.1:8080".into());
+            match squid::RemoteDecider::new(&url, profile.clone()) {
+                Ok(d) => Decider::Remote(d),
+                Err(e) => {
+                    log(&format!("error: {e}"));
+                    return ExitCode::from(2);
+                }
+            }
+        }
+    };
+    let fallback = |why: String| -> Answer {
+        let (word, answer) = match on_error {
+            OnError::Bh => ("BH", Answer::Bh(format!("no decision: {why}"))),
+            OnError::Ok => ("OK (fail open)", Answer::Ok(format!("fail open: {why}"))),
+            OnError::Err => (
+                "ERR (fail closed)",
+                Answer::Err(format!("fail closed: {why}")),
+            ),
+        };
+        log(&format!("no decision ({why}); answering {word}"));
+        answer
+    };
+    let stdin = std::io::stdin();
+    let mut input = stdin.lock();
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    loop {
+        let line = match squid::read_line(&mut input) {
+            Ok(Some(l)) => l,
+            // Squid closed our input: it is done with this helper.
+            Ok(None) => return ExitCode::SUCCESS,
+            Err(e) => {
+                log(&format!("reading standard input: {e}"));
+                return ExitCode::from(1);
+            }
+        };
+        if hup.swap(false, Ordering::SeqCst) {
+            if let Some(path) = &config {
+                match squid_local(path, profile.as_deref()) {
+                    Ok(d) => {
+                        decider = Decider::Local(Box::new(d));
+                        log("configuration reloaded");
+                    }
+                    Err(problems) => {
+                        for p in &problems {
+                            log(&format!("reload refused: {p}"));
+                        }
+                    }
+                }
+            }
+        }
+        let (channel, answer) = match line {
+            Err(start) => (
+                squid::channel_of(&start).map(str::to_owned),
+                Answer::Bh(format!("request line over {} bytes", squid::MAX_LINE)),
+            ),
+            Ok(text) => match squid::parse(&text) {
+                Err((channel, why)) => (channel, Answer::Bh(format!("bad request: {why}"))),
+                Ok(req) => {
+                    let answer = match &mut decider {
+                        Decider::Local(d) => d.answer(&req),
+                        Decider::Remote(d) => d.answer(&req).unwrap_or_else(fallback),
+                    };
+                    (req.channel, answer)
+                }
+            },
+        };
+        let reply = squid::format(channel.as_deref(), &answer);
+        if writeln!(out, "{reply}").and_then(|()| out.flush()).is_err() {
+            return ExitCode::SUCCESS;
+        }
+    }
 }

@@ -18,4 +18,5 @@ pub mod pac;
 pub mod profile;
 pub mod reload;
 pub mod snapshot;
+pub mod squid;
 pub mod state;

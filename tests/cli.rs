@@ -536,3 +536,139 @@ fn check_pac_reports_mismatches() {
         .status
         .success());
 }
+
+/// Runs `squid-helper` with `input` on stdin until it exits; returns (exit code, stdout lines,
+/// stderr).
+fn helper(args: &[&str], input: &[u8]) -> (Option<i32>, Vec<String>, String) {
+    use std::io::Write;
+    let mut child = bin()
+        .arg("squid-helper")
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("helper starts");
+    let mut stdin = child.stdin.take().unwrap();
+    let data = input.to_vec();
+    let writer = std::thread::spawn(move || {
+        let _ = stdin.write_all(&data);
+        // Dropping stdin is Squid closing the pipe.
+    });
+    let out = child.wait_with_output().expect("helper ends");
+    writer.join().unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(str::to_owned)
+            .collect(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// The helper protocol in-process: both formats, channel IDs, Squid's trailing ACL
+/// arguments, malformed and huge lines answered BH on their channel while the others are
+/// served, a clean exit at end of input.
+#[test]
+fn squid_helper_protocol() {
+    let cfg = repo("config/pacwarden.toml");
+    let huge = format!("5 {}.example 443\n", "a".repeat(100_000));
+    let input = format!(
+        "0 outlook.office365.com 443 -\n1 www.example.com 443 -\n2 outlook.office365.com -\n3 host 0 -\n4 %ZZ 443\n{huge}6 13.107.6.152 443\nlogin.microsoftonline.com 443\n"
+    );
+    let (code, lines, err) = helper(&["--config", cfg.to_str().unwrap()], input.as_bytes());
+    assert_eq!(code, Some(0), "{err}");
+    let want_prefix = [
+        "0 OK message=\"outlook.office365.com (ms365:worldwide)\"",
+        "1 ERR message=",
+        "2 OK ",
+        "3 BH message=\"bad request: port",
+        "4 BH message=\"bad request: destination",
+        "5 BH message=\"request line over",
+        "6 OK message=\"13.107.6.152/31",
+        "OK message=\"login.microsoftonline.com (ms365:worldwide)\"",
+    ];
+    assert_eq!(lines.len(), want_prefix.len(), "{lines:#?}");
+    for (line, want) in lines.iter().zip(want_prefix) {
+        assert!(
+            line.starts_with(want),
+            "{line:?} should start with {want:?}"
+        );
+    }
+}
+
+/// With the server unreachable: BH by default, or the configured fail-open / fail-closed
+/// answer, and the log says which.
+#[test]
+fn squid_helper_without_a_server() {
+    let dead = "http://127.0.0.1:9"; // discard port: nothing listens on loopback here
+    let (code, lines, err) = helper(&["--url", dead], b"7 outlook.office365.com 443 -\n");
+    assert_eq!(code, Some(0));
+    assert!(
+        lines[0].starts_with("7 BH message=\"no decision"),
+        "{lines:?}"
+    );
+    assert!(err.contains("answering BH"), "{err}");
+    let (_, lines, err) = helper(&["--url", dead, "--on-error", "ok"], b"8 a.example 443\n");
+    assert!(
+        lines[0].starts_with("8 OK message=\"fail open"),
+        "{lines:?}"
+    );
+    assert!(err.contains("answering OK (fail open)"), "{err}");
+    let (_, lines, err) = helper(&["--url", dead, "--on-error", "err"], b"a.example\n");
+    assert!(
+        lines[0].starts_with("ERR message=\"fail closed"),
+        "{lines:?}"
+    );
+    assert!(err.contains("answering ERR (fail closed)"), "{err}");
+    let (code, _, err) = helper(&["--url", "https://x"], b"");
+    assert_eq!(code, Some(2), "{err}");
+}
+
+/// `--config` mode reloads its configuration on SIGHUP, between two requests.
+#[test]
+fn squid_helper_reloads_on_sighup() {
+    use std::io::{BufRead, Write};
+    let dir = tempdir("helper-hup");
+    let cat = dir.join("catalogue.toml");
+    std::fs::write(&cat, "[meta]\nname = \"corp\"\nversion = \"a\"\n[[sets]]\nid = 1\ncategory = \"Allow\"\nhosts = [\"*.alpha.example\"]\n").unwrap();
+    let cfg = dir.join("pacwarden.toml");
+    std::fs::write(
+        &cfg,
+        "[[catalogue.sources]]\nkind = \"native\"\npath = \"catalogue.toml\"\n",
+    )
+    .unwrap();
+    let mut child = bin()
+        .args(["squid-helper", "--config", cfg.to_str().unwrap()])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut ask = |line: &str| {
+        writeln!(stdin, "{line}").unwrap();
+        stdin.flush().unwrap();
+        let mut answer = String::new();
+        stdout.read_line(&mut answer).unwrap();
+        answer
+    };
+    assert!(ask("0 www.alpha.example 443").starts_with("0 OK"));
+    assert!(ask("1 www.beta.example 443").starts_with("1 ERR"));
+    std::fs::write(&cat, "[meta]\nname = \"corp\"\nversion = \"b\"\n[[sets]]\nid = 2\ncategory = \"Allow\"\nhosts = [\"*.beta.example\"]\n").unwrap();
+    let ok = Command::new("kill")
+        .args(["-HUP", &child.id().to_string()])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok);
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert!(ask("2 www.beta.example 443").starts_with("2 OK"));
+    assert!(ask("3 www.alpha.example 443").starts_with("3 ERR"));
+    drop(stdin); // Squid closing the pipe: the helper exits.
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("configuration reloaded"));
+}

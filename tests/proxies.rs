@@ -1,5 +1,6 @@
-//! Real proxies asking pacwarden: nginx with `auth_request` (Debian's nginx, started by the
-//! test on loopback with its own prefix). Needs `nginx` (scripts/test.sh installs it).
+//! Real proxies asking pacwarden: nginx with `auth_request` and Squid with the
+//! `squid-helper` external ACL (Debian's packages, started by the tests on loopback with their
+//! own configuration and directories). scripts/test.sh installs them.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -135,4 +136,156 @@ fn nginx_auth_request_lets_catalogue_hosts_through() {
         !log.contains("auth request unexpected status"),
         "pacwarden answered something other than 2xx/403: {log}"
     );
+}
+
+struct Squid {
+    child: Child,
+    conf: PathBuf,
+}
+
+impl Drop for Squid {
+    fn drop(&mut self) {
+        let _ = Command::new(find("squid"))
+            .arg("-f")
+            .arg(&self.conf)
+            .args(["-k", "kill"])
+            .stderr(Stdio::null())
+            .status();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `curl -x squid URL` (with `-p` through a CONNECT tunnel): (status, body).
+fn curl_via(proxy: SocketAddr, url: &str, tunnel: bool) -> (u16, String) {
+    let mut cmd = Command::new("curl");
+    cmd.args(["-s", "--max-time", "20", "-o", "-", "-w", "\n%{http_code}"])
+        .arg("-x")
+        .arg(format!("http://{proxy}"));
+    if tunnel {
+        cmd.arg("-p");
+    }
+    let out = cmd.arg(url).output().expect("curl runs");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (body, code) = text.rsplit_once('\n').unwrap_or(("", ""));
+    (code.trim().parse().unwrap_or(0), body.to_owned())
+}
+
+const CAT_A: &str = "[meta]\nname = \"corp\"\nversion = \"a\"\n[[sets]]\nid = 1\ncategory = \"Allow\"\nhosts = [\"*.alpha.example\"]\n";
+const CAT_B: &str = "[meta]\nname = \"corp\"\nversion = \"b\"\n[[sets]]\nid = 2\ncategory = \"Allow\"\nhosts = [\"*.beta.example\"]\n";
+
+#[test]
+fn squid_asks_the_helper_and_follows_reloads() {
+    let dir = tempdir("squid");
+    let cat = dir.join("catalogue.toml");
+    std::fs::write(&cat, CAT_A).unwrap();
+    let cfg = dir.join("pacwarden.toml");
+    std::fs::write(
+        &cfg,
+        "[[catalogue.sources]]\nkind = \"native\"\npath = \"catalogue.toml\"\n",
+    )
+    .unwrap();
+    let server = Server::start(&cfg);
+    let (origin, seen) = recorder("127.0.0.1:0", "ORIGIN");
+    let port = free_port();
+    let squid_addr = SocketAddr::from(([127, 0, 0, 1], port));
+    // Squid drops to its own user: its directory must be writable by it.
+    let run = dir.join("run");
+    std::fs::create_dir_all(&run).unwrap();
+    let _ = Command::new("chmod")
+        .args(["-R", "a+rwX"])
+        .arg(&dir)
+        .status();
+    let hosts = dir.join("hosts");
+    std::fs::write(
+        &hosts,
+        "127.0.0.1 localhost www.alpha.example www.beta.example www.example.com\n",
+    )
+    .unwrap();
+    let r = run.display();
+    let conf = dir.join("squid.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "http_port {squid_addr}\nvisible_hostname pacwarden-test\npid_filename {r}/squid.pid\n\
+             cache_log stdio:{r}/cache.log\naccess_log stdio:{r}/access.log\ncoredump_dir {r}\n\
+             netdb_filename none\npinger_enable off\nlogfile_rotate 0\nshutdown_lifetime 0 seconds\n\
+             cache deny all\nhosts_file {h}\ndns_nameservers 127.0.0.1\n\
+             external_acl_type pacwarden ttl=0 negative_ttl=0 children-max=2 children-startup=1 concurrency=8 %DST %PORT {bin} squid-helper --url http://{pw}\n\
+             acl from_loopback src 127.0.0.0/8\nacl allowed_dst external pacwarden\n\
+             http_access deny !from_loopback\nhttp_access allow allowed_dst\nhttp_access deny all\n",
+            h = hosts.display(),
+            bin = env!("CARGO_BIN_EXE_pacwarden"),
+            pw = server.addr,
+        ),
+    )
+    .unwrap();
+    let parse = Command::new(find("squid"))
+        .arg("-f")
+        .arg(&conf)
+        .arg("-k")
+        .arg("parse")
+        .output()
+        .expect("squid runs");
+    assert!(
+        parse.status.success(),
+        "{}",
+        String::from_utf8_lossy(&parse.stderr)
+    );
+    let squid = Squid {
+        child: Command::new(find("squid"))
+            .arg("-N")
+            .arg("-f")
+            .arg(&conf)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("squid starts"),
+        conf: conf.clone(),
+    };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while TcpStream::connect(squid_addr).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "squid did not start: {}",
+            std::fs::read_to_string(run.join("cache.log")).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let o = origin.port();
+    let url = |host: &str, n: u32| format!("http://{host}:{o}/probe-{host}-{n}");
+    let reached = |host: &str, n: u32| {
+        seen.lock()
+            .unwrap()
+            .contains_key(&format!("probe-{host}-{n}"))
+    };
+
+    // Catalogue host: plain HTTP and through a CONNECT tunnel reach the origin.
+    let (status, body) = curl_via(squid_addr, &url("www.alpha.example", 1), false);
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("ORIGIN") && reached("www.alpha.example", 1));
+    let (status, body) = curl_via(squid_addr, &url("www.alpha.example", 2), true);
+    assert_eq!(status, 200, "CONNECT: {body}");
+    assert!(reached("www.alpha.example", 2));
+    // Not in the catalogue: Squid refuses, the origin never sees it.
+    let (status, _) = curl_via(squid_addr, &url("www.example.com", 3), false);
+    assert_eq!(status, 403);
+    assert!(!reached("www.example.com", 3));
+    let (status, _) = curl_via(squid_addr, &url("www.example.com", 4), true);
+    assert_ne!(status, 200, "CONNECT to a denied host");
+    assert!(!reached("www.example.com", 4));
+
+    // A catalogue change and SIGHUP to pacwarden change Squid's answers (helper ttl=0).
+    std::fs::write(&cat, CAT_B).unwrap();
+    server.signal("-HUP");
+    server.wait_log("catalogue reloaded");
+    let (status, _) = curl_via(squid_addr, &url("www.alpha.example", 5), false);
+    assert_eq!(status, 403);
+    let (status, body) = curl_via(squid_addr, &url("www.beta.example", 6), false);
+    assert_eq!(status, 200, "{body}");
+    assert!(reached("www.beta.example", 6));
+
+    drop(squid);
+    let log = std::fs::read_to_string(run.join("cache.log")).unwrap_or_default();
+    assert!(!log.contains("BH"), "the helper answered BH: {log}");
 }
