@@ -1,4 +1,4 @@
-//! Command line: `check`, `decide`, `pac`, `squid-helper`, `import`. Each command returns its exit code; nothing
+//! Command line: `check`, `decide`, `export`, `pac`, `squid-helper`, `import`. Each command returns its exit code; nothing
 //! here parses catalogues itself, it goes through [`crate::load`].
 
 use std::io::Write;
@@ -88,6 +88,18 @@ pub enum Command {
         #[arg(long, value_enum, default_value = "bh")]
         on_error: crate::squid::OnError,
     },
+    /// Print the catalogue for tools that cannot ask /decide: squid (dstdomain/dst ACLs),
+    /// hosts-plain, csv, json, nginx-map. Patterns a format cannot express are listed on
+    /// stderr (and as comments in the output).
+    Export {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// squid, hosts-plain, csv, json or nginx-map.
+        format: String,
+        /// Profile whose routes are exported (default: pac.default_profile).
+        #[arg(long)]
+        profile: Option<String>,
+    },
     /// Evaluate PAC files.
     Pac {
         #[command(subcommand)]
@@ -171,6 +183,11 @@ pub fn run(cli: Cli) -> ExitCode {
     match cli.command {
         Command::Serve { config, listen } => crate::app::serve(config.config, listen),
         Command::Check { config, pac } => check(config.config, pac),
+        Command::Export {
+            config,
+            format,
+            profile,
+        } => export(config.config, &format, profile),
         Command::SquidHelper {
             url,
             config,
@@ -756,6 +773,40 @@ fn squid_helper(
         let reply = squid::format(channel.as_deref(), &answer);
         if writeln!(out, "{reply}").and_then(|()| out.flush()).is_err() {
             return ExitCode::SUCCESS;
+        }
+    }
+}
+
+fn export(config: Option<PathBuf>, format: &str, profile: Option<String>) -> ExitCode {
+    let loaded = load_config(config).and_then(|c| {
+        let (profiles, default) = c.profiles()?;
+        Ok((crate::load::snapshot(&c, 1)?, profiles, default))
+    });
+    let (snap, profiles, default) = match loaded {
+        Ok(l) => l,
+        Err(problems) => {
+            print_problems(&problems);
+            return ExitCode::from(2);
+        }
+    };
+    let i = match pick_profile(&profiles, default, profile.as_deref()) {
+        Ok(i) => i,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match crate::export::export(&snap, &profiles[i], format) {
+        Ok(e) => {
+            for p in &e.unexpressed {
+                eprintln!("warning: not expressible in {format}, left out: {p}");
+            }
+            let _ = std::io::stdout().lock().write_all(e.body.as_bytes());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
         }
     }
 }

@@ -9,6 +9,7 @@ pub mod app;
 pub mod catalogue;
 pub mod cli;
 pub mod config;
+pub mod export;
 pub mod host;
 pub mod http;
 pub mod load;

@@ -61,7 +61,7 @@ fn latency_histogram() -> Histogram {
 /// Statuses whose request counters are cached per route; others are looked up each time.
 const CACHED_STATUSES: [u16; 7] = [200, 304, 400, 403, 404, 405, 503];
 /// Routes with cached handles (the `route` label values the router uses).
-const CACHED_ROUTES: [&str; 8] = [
+const CACHED_ROUTES: [&str; 9] = [
     "decide",
     "healthz",
     "readyz",
@@ -69,6 +69,7 @@ const CACHED_ROUTES: [&str; 8] = [
     "metrics",
     "pac",
     "pac_named",
+    "export",
     "other",
 ];
 

@@ -298,6 +298,83 @@ impl Snapshot {
         })
     }
 
+    /// Every address range whose decision under `profile` satisfies `keep`, as sorted,
+    /// disjoint, inclusive `[first, last]` pairs (IPv4-mapped IPv6 left to IPv4). Found by
+    /// deciding the first address of each range between two prefix boundaries, so the ranges
+    /// say exactly what `decide` says; PAC templates and exports are built from them.
+    pub fn address_ranges(
+        &self,
+        profile: &Profile,
+        keep: impl Fn(&Decision) -> bool,
+    ) -> (Vec<[u32; 2]>, Vec<[u128; 2]>) {
+        use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+        let rules = self.routed_rules(profile);
+        let mut b4: Vec<u64> = vec![0];
+        let mut b6: Vec<u128> = vec![0];
+        let prefixes = rules
+            .deny
+            .iter()
+            .copied()
+            .chain(rules.allow.iter().map(|(t, _)| *t))
+            .chain(rules.supplement.iter().map(|(t, _)| *t))
+            .filter_map(|t| match t {
+                Target::Prefix(n) => Some(*n),
+                Target::Pattern(_) => None,
+            });
+        let private = crate::profile::PRIVATE_V4
+            .iter()
+            .chain(["fc00::/7", "fe80::/10", "::1/128"].iter())
+            .filter_map(|c| c.parse::<ipnet::IpNet>().ok());
+        for net in prefixes.chain(private) {
+            match net {
+                ipnet::IpNet::V4(n) => {
+                    b4.push(u64::from(u32::from(n.network())));
+                    b4.push(u64::from(u32::from(n.broadcast())) + 1);
+                }
+                ipnet::IpNet::V6(n) => {
+                    b6.push(u128::from(n.network()));
+                    if let Some(end) = u128::from(n.broadcast()).checked_add(1) {
+                        b6.push(end);
+                    }
+                }
+            }
+        }
+        b4.sort_unstable();
+        b4.dedup();
+        b6.sort_unstable();
+        b6.dedup();
+        let kept = |ip: IpAddr| keep(&self.decide(&Host::Ip(ip), None, profile));
+        let mut v4: Vec<[u32; 2]> = Vec::new();
+        for (i, &start) in b4.iter().enumerate() {
+            if start > u64::from(u32::MAX) {
+                break;
+            }
+            let end = b4.get(i + 1).map_or(u64::from(u32::MAX), |&n| n - 1) as u32;
+            let start = start as u32;
+            if kept(IpAddr::V4(Ipv4Addr::from(start))) {
+                match v4.last_mut() {
+                    Some(last) if u64::from(last[1]) + 1 == u64::from(start) => last[1] = end,
+                    _ => v4.push([start, end]),
+                }
+            }
+        }
+        let mut v6: Vec<[u128; 2]> = Vec::new();
+        for (i, &start) in b6.iter().enumerate() {
+            let end = b6.get(i + 1).map_or(u128::MAX, |&n| n - 1);
+            let ip = Ipv6Addr::from(start);
+            if ip.to_ipv4_mapped().is_some() {
+                continue;
+            }
+            if kept(IpAddr::V6(ip)) {
+                match v6.last_mut() {
+                    Some(last) if last[1].checked_add(1) == Some(start) => last[1] = end,
+                    _ => v6.push([start, end]),
+                }
+            }
+        }
+        (v4, v6)
+    }
+
     /// Every live rule with the route it gives when it decides (no port), in the order the
     /// decision consults them: what a PAC generator needs to reproduce [`Snapshot::decide`].
     pub fn routed_rules(&self, profile: &Profile) -> RoutedRules<'_> {

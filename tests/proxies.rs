@@ -156,6 +156,54 @@ impl Drop for Squid {
     }
 }
 
+/// Checks a Squid configuration (`squid -k parse`, no warnings) and starts Squid on it.
+fn start_squid(conf: &Path, addr: SocketAddr, run: &Path) -> Squid {
+    let parse = Command::new(find("squid"))
+        .arg("-f")
+        .arg(conf)
+        .args(["-k", "parse"])
+        .output()
+        .expect("squid runs");
+    let said = String::from_utf8_lossy(&parse.stderr).into_owned();
+    assert!(parse.status.success(), "{said}");
+    assert!(!said.contains("WARNING"), "squid -k parse warns: {said}");
+    let squid = Squid {
+        child: Command::new(find("squid"))
+            .arg("-N")
+            .arg("-f")
+            .arg(conf)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("squid starts"),
+        conf: conf.to_path_buf(),
+    };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while TcpStream::connect(addr).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "squid did not start: {}",
+            std::fs::read_to_string(run.join("cache.log")).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    squid
+}
+
+/// The directives every test Squid shares: loopback only, files under `run`, names from
+/// `hosts` and no real DNS.
+fn squid_base(addr: SocketAddr, run: &Path, hosts: &Path) -> String {
+    let r = run.display();
+    format!(
+        "http_port {addr}\nvisible_hostname pacwarden-test\npid_filename {r}/squid.pid\n\
+         cache_log stdio:{r}/cache.log\naccess_log stdio:{r}/access.log\ncoredump_dir {r}\n\
+         netdb_filename none\npinger_enable off\nlogfile_rotate 0\nshutdown_lifetime 0 seconds\n\
+         cache deny all\nhosts_file {h}\ndns_nameservers 127.0.0.1\nacl from_loopback src 127.0.0.0/8\n\
+         http_access deny !from_loopback\n",
+        h = hosts.display()
+    )
+}
+
 /// `curl -x squid URL` (with `-p` through a CONNECT tunnel): (status, body).
 fn curl_via(proxy: SocketAddr, url: &str, tunnel: bool) -> (u16, String) {
     let mut cmd = Command::new("curl");
@@ -202,56 +250,19 @@ fn squid_asks_the_helper_and_follows_reloads() {
         "127.0.0.1 localhost www.alpha.example www.beta.example www.example.com\n",
     )
     .unwrap();
-    let r = run.display();
     let conf = dir.join("squid.conf");
     std::fs::write(
         &conf,
         format!(
-            "http_port {squid_addr}\nvisible_hostname pacwarden-test\npid_filename {r}/squid.pid\n\
-             cache_log stdio:{r}/cache.log\naccess_log stdio:{r}/access.log\ncoredump_dir {r}\n\
-             netdb_filename none\npinger_enable off\nlogfile_rotate 0\nshutdown_lifetime 0 seconds\n\
-             cache deny all\nhosts_file {h}\ndns_nameservers 127.0.0.1\n\
-             external_acl_type pacwarden ttl=0 negative_ttl=0 children-max=2 children-startup=1 concurrency=8 %DST %PORT {bin} squid-helper --url http://{pw}\n\
-             acl from_loopback src 127.0.0.0/8\nacl allowed_dst external pacwarden\n\
-             http_access deny !from_loopback\nhttp_access allow allowed_dst\nhttp_access deny all\n",
-            h = hosts.display(),
+            "{base}external_acl_type pacwarden ttl=0 negative_ttl=0 children-max=2 children-startup=1 concurrency=8 %DST %PORT {bin} squid-helper --url http://{pw}\n\
+             acl allowed_dst external pacwarden\nhttp_access allow allowed_dst\nhttp_access deny all\n",
+            base = squid_base(squid_addr, &run, &hosts),
             bin = env!("CARGO_BIN_EXE_pacwarden"),
             pw = server.addr,
         ),
     )
     .unwrap();
-    let parse = Command::new(find("squid"))
-        .arg("-f")
-        .arg(&conf)
-        .arg("-k")
-        .arg("parse")
-        .output()
-        .expect("squid runs");
-    assert!(
-        parse.status.success(),
-        "{}",
-        String::from_utf8_lossy(&parse.stderr)
-    );
-    let squid = Squid {
-        child: Command::new(find("squid"))
-            .arg("-N")
-            .arg("-f")
-            .arg(&conf)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("squid starts"),
-        conf: conf.clone(),
-    };
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while TcpStream::connect(squid_addr).is_err() {
-        assert!(
-            Instant::now() < deadline,
-            "squid did not start: {}",
-            std::fs::read_to_string(run.join("cache.log")).unwrap_or_default()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let squid = start_squid(&conf, squid_addr, &run);
     let o = origin.port();
     let url = |host: &str, n: u32| format!("http://{host}:{o}/probe-{host}-{n}");
     let reached = |host: &str, n: u32| {
@@ -288,4 +299,68 @@ fn squid_asks_the_helper_and_follows_reloads() {
     drop(squid);
     let log = std::fs::read_to_string(run.join("cache.log")).unwrap_or_default();
     assert!(!log.contains("BH"), "the helper answered BH: {log}");
+}
+
+/// `export squid` loads in real Squid without warnings and Squid, using only those ACLs,
+/// lets through what /decide allows and refuses the rest.
+#[test]
+fn squid_export_loads_and_answers_like_decide() {
+    let dir = tempdir("squid-export");
+    let run = dir.join("run");
+    std::fs::create_dir_all(&run).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_pacwarden"))
+        .args(["export", "squid"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("not expressible in squid, left out: autodiscover.*.onmicrosoft.com"),
+        "{stderr}"
+    );
+    let acl = dir.join("pacwarden-acl.conf");
+    std::fs::write(&acl, &out.stdout).unwrap();
+    let names = [
+        "outlook.office365.com",
+        "contoso.sharepoint.com",
+        "login.microsoftonline.com",
+        "www.office.com",
+        "sharepoint.com",
+        "www.example.com",
+        "microsoft.com",
+    ];
+    let hosts = dir.join("hosts");
+    std::fs::write(&hosts, format!("127.0.0.1 localhost {}\n", names.join(" "))).unwrap();
+    let _ = Command::new("chmod")
+        .args(["-R", "a+rwX"])
+        .arg(&dir)
+        .status();
+    let (origin, seen) = recorder("127.0.0.1:0", "ORIGIN");
+    let squid_addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
+    let conf = dir.join("squid.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "{}include {}\nhttp_access deny pacwarden_deny\nhttp_access allow pacwarden_allow\nhttp_access allow pacwarden_allow_dst\nhttp_access deny all\n",
+            squid_base(squid_addr, &run, &hosts),
+            acl.display()
+        ),
+    )
+    .unwrap();
+    let _squid = start_squid(&conf, squid_addr, &run);
+    for (n, host) in names.iter().enumerate() {
+        let decide = Command::new(env!("CARGO_BIN_EXE_pacwarden"))
+            .args(["decide", host])
+            .status()
+            .unwrap();
+        let allowed = decide.code() == Some(0);
+        let url = format!("http://{host}:{}/probe-{n}", origin.port());
+        let (status, _) = curl_via(squid_addr, &url, false);
+        let reached = seen.lock().unwrap().contains_key(&format!("probe-{n}"));
+        assert_eq!(
+            (status == 200, reached),
+            (allowed, allowed),
+            "{host}: /decide allows = {allowed}, squid status {status}"
+        );
+    }
 }

@@ -1095,3 +1095,23 @@ fn decide_as_an_authorization_subrequest() {
     );
     assert!(line.starts_with("HTTP/1.1 405"), "{line}");
 }
+
+/// `GET /export/FORMAT` renders from the served generation.
+#[test]
+fn exports_over_http() {
+    let server = Server::start(&repo("config/pacwarden.toml"));
+    let r = get(&server.url("/export/csv"));
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("content-type"), Some("text/csv; charset=utf-8"));
+    assert!(r.body.starts_with("kind,pattern,decision,route,"));
+    assert!(r
+        .body
+        .contains("\nhost,outlook.office365.com,allow,direct,Optimize,"));
+    let r = get(&server.url("/export/squid?profile=type1"));
+    assert_eq!(r.status, 200);
+    assert!(r.body.contains("profile type1"));
+    assert_eq!(r.header("x-pacwarden-unexpressed"), Some("3"));
+    assert_eq!(get(&server.url("/export/yaml")).status, 404);
+    assert_eq!(get(&server.url("/export/squid?profile=nope")).status, 404);
+    assert_eq!(get(&server.url("/export/squid?x=1")).status, 400);
+}

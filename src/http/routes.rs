@@ -68,6 +68,7 @@ impl Routes {
             "/metrics" => "metrics",
             "/proxy.pac" | "/wpad.dat" => "pac",
             p if p.starts_with("/pac/") && p.ends_with(".pac") => "pac_named",
+            p if p.starts_with("/export/") => "export",
             _ => "other",
         };
         let resp = self.route(route, req, peer);
@@ -142,6 +143,7 @@ impl Routes {
             "readyz" if self.state.is_ready() => text(StatusCode::OK, "ready\n"),
             "readyz" => text(StatusCode::SERVICE_UNAVAILABLE, "shutting down\n"),
             "metrics" => self.metrics(),
+            "export" => self.export(&req),
             "pac" => {
                 let served = self.state.guard();
                 let i = served.profile_for_client(self.client(&req, peer));
@@ -255,6 +257,38 @@ impl Routes {
         );
         h.insert(header::CACHE_CONTROL, self.decide_cache.clone());
         r
+    }
+
+    /// `GET /export/FORMAT[?profile=P]`: rendered from the served snapshot per request
+    /// (an operator's tool, not a hot path). The number of patterns the format cannot
+    /// express is in `X-Pacwarden-Unexpressed`.
+    fn export(&self, req: &Request<Incoming>) -> Resp {
+        let served = self.state.guard();
+        let format = &req.uri().path()["/export/".len()..];
+        let mut profile = served.default_profile;
+        for (k, v) in query_pairs(req.uri().query().unwrap_or("")) {
+            match (k.as_ref(), served.profile(&v)) {
+                ("profile", Some(i)) => profile = i,
+                ("profile", None) => return error(StatusCode::NOT_FOUND, "no such profile"),
+                _ => return error(StatusCode::BAD_REQUEST, "unknown parameter (profile)"),
+            }
+        }
+        match crate::export::export(&served.snapshot, &served.profiles[profile], format) {
+            Ok(e) => {
+                let mut r = Response::new(Full::new(Bytes::from(e.body)));
+                let h = r.headers_mut();
+                h.insert(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static(e.content_type),
+                );
+                h.insert(
+                    "x-pacwarden-unexpressed",
+                    HeaderValue::from(e.unexpressed.len()),
+                );
+                r
+            }
+            Err(_) => error(StatusCode::NOT_FOUND, "no such export format"),
+        }
     }
 
     fn metrics(&self) -> Resp {

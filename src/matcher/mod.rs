@@ -46,7 +46,7 @@ pub struct Member {
 }
 
 /// What a rule matches.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Target {
     Pattern(HostPattern),
     Prefix(IpNet),

@@ -16,14 +16,12 @@
 //! prefix boundaries, so a PAC decides addresses exactly as `/decide` does.
 
 use std::collections::BTreeMap;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use serde::Serialize;
 
 use crate::catalogue::HostPattern;
-use crate::host::Host;
 use crate::matcher::Target;
-use crate::profile::{Profile, Route, PRIVATE_V4};
+use crate::profile::{Profile, Route};
 use crate::snapshot::Snapshot;
 
 #[derive(Serialize)]
@@ -175,7 +173,7 @@ impl PacContext {
         extend_chain(&mut chain, deciding_order(&deny).into_iter());
         extend_chain(&mut chain, allow.into_iter());
         extend_chain(&mut chain, deciding_order(&rules.supplement).into_iter());
-        let (v4_direct, v6_direct) = direct_ranges(snap, profile, &rules);
+        let (v4_direct, v6_direct) = direct_ranges(snap, profile);
         PacContext {
             profile: ProfileView {
                 name: profile.name.clone(),
@@ -199,77 +197,9 @@ impl PacContext {
     }
 }
 
-/// Every address range the snapshot sends DIRECT under `profile`, found by deciding the
-/// first address of each range between consecutive prefix boundaries.
-fn direct_ranges(
-    snap: &Snapshot,
-    profile: &Profile,
-    rules: &crate::snapshot::RoutedRules<'_>,
-) -> (Vec<[u32; 2]>, Vec<[String; 2]>) {
-    let mut b4: Vec<u64> = vec![0];
-    let mut b6: Vec<u128> = vec![0];
-    let prefixes = rules
-        .deny
-        .iter()
-        .copied()
-        .chain(rules.allow.iter().map(|(t, _)| *t))
-        .chain(rules.supplement.iter().map(|(t, _)| *t))
-        .filter_map(|t| match t {
-            Target::Prefix(n) => Some(*n),
-            Target::Pattern(_) => None,
-        });
-    let private = PRIVATE_V4
-        .iter()
-        .chain(["fc00::/7", "fe80::/10", "::1/128"].iter())
-        .filter_map(|c| c.parse::<ipnet::IpNet>().ok());
-    for net in prefixes.chain(private) {
-        match net {
-            ipnet::IpNet::V4(n) => {
-                b4.push(u64::from(u32::from(n.network())));
-                b4.push(u64::from(u32::from(n.broadcast())) + 1);
-            }
-            ipnet::IpNet::V6(n) => {
-                b6.push(u128::from(n.network()));
-                if let Some(end) = u128::from(n.broadcast()).checked_add(1) {
-                    b6.push(end);
-                }
-            }
-        }
-    }
-    b4.sort_unstable();
-    b4.dedup();
-    b6.sort_unstable();
-    b6.dedup();
-    let direct = |ip: IpAddr| snap.decide(&Host::Ip(ip), None, profile).route == Route::Direct;
-    let mut v4: Vec<[u32; 2]> = Vec::new();
-    for (i, &start) in b4.iter().enumerate() {
-        if start > u64::from(u32::MAX) {
-            break;
-        }
-        let end = b4.get(i + 1).map_or(u64::from(u32::MAX), |&n| n - 1) as u32;
-        let start = start as u32;
-        if direct(IpAddr::V4(Ipv4Addr::from(start))) {
-            match v4.last_mut() {
-                Some(last) if u64::from(last[1]) + 1 == u64::from(start) => last[1] = end,
-                _ => v4.push([start, end]),
-            }
-        }
-    }
-    let mut v6: Vec<[u128; 2]> = Vec::new();
-    for (i, &start) in b6.iter().enumerate() {
-        let end = b6.get(i + 1).map_or(u128::MAX, |&n| n - 1);
-        // IPv4-mapped addresses are decided as IPv4; the PAC converts them the same way.
-        let ip = Ipv6Addr::from(start);
-        if ip.to_ipv4_mapped().is_some() {
-            continue;
-        }
-        if direct(IpAddr::V6(ip)) {
-            match v6.last_mut() {
-                Some(last) if last[1].checked_add(1) == Some(start) => last[1] = end,
-                _ => v6.push([start, end]),
-            }
-        }
-    }
+/// Every address range the snapshot sends DIRECT under `profile`, IPv6 as hex strings.
+fn direct_ranges(snap: &Snapshot, profile: &Profile) -> (Vec<[u32; 2]>, Vec<[String; 2]>) {
+    let (v4, v6) = snap.address_ranges(profile, |d| d.route == Route::Direct);
     let v6 = v6
         .into_iter()
         .map(|[a, b]| [format!("{a:032x}"), format!("{b:032x}")])
