@@ -25,3 +25,9 @@ PROPTEST_CASES="${PROPTEST_CASES:-1024}" cargo test --locked
 # Decisions vs a reference written in Python from the README's rules alone.
 cargo build --locked --quiet
 python3 scripts/crosscheck-ms365.py target/debug/pacwarden tests/data/ms365/worldwide-trimmed.json
+# The container image, when a Docker daemon is usable here.
+if command -v docker >/dev/null && docker info >/dev/null 2>&1; then
+  docker build -f docker/Dockerfile --target runtime -t pacwarden:test .
+else
+  echo "docker: no usable Docker daemon here; the image (docker/Dockerfile) was not built"
+fi

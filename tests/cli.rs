@@ -672,3 +672,46 @@ fn squid_helper_reloads_on_sighup() {
     assert!(out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("configuration reloaded"));
 }
+
+/// The configuration files shown in docs/deployment.md (a Kubernetes ConfigMap) check.
+#[test]
+fn deployment_guide_configs_check() {
+    let guide = std::fs::read_to_string(repo("docs/deployment.md")).unwrap();
+    let dir = tempdir("guide");
+    let mut files = Vec::new();
+    let mut current: Option<(String, String)> = None;
+    for line in guide.lines() {
+        if let Some(name) = line
+            .strip_prefix("  ")
+            .and_then(|l| l.strip_suffix(": |"))
+            .filter(|n| n.ends_with(".toml"))
+        {
+            files.extend(current.take());
+            current = Some((name.to_owned(), String::new()));
+        } else if let Some((_, text)) = current.as_mut() {
+            match line.strip_prefix("    ") {
+                Some(l) => {
+                    text.push_str(l);
+                    text.push('\n');
+                }
+                None if line.is_empty() => text.push('\n'),
+                None => files.extend(current.take()),
+            }
+        }
+    }
+    files.extend(current.take());
+    assert_eq!(files.len(), 2, "ConfigMap files in the guide");
+    for (name, text) in &files {
+        std::fs::write(dir.join(name), text).unwrap();
+    }
+    let cfg = dir.join("pacwarden.toml");
+    let out = run(&["check", "--pac", "--config", cfg.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        stderr(&out)
+    );
+    let (code, d) = decide(&["--config", cfg.to_str().unwrap(), "wiki.corp.example"]);
+    assert_eq!((code, d["route"].as_str()), (0, Some("direct")));
+}

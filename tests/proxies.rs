@@ -364,3 +364,20 @@ fn squid_export_loads_and_answers_like_decide() {
         );
     }
 }
+
+/// The Squid configuration shipped for docker/compose.yaml parses without warnings.
+#[test]
+fn shipped_squid_config_parses() {
+    let out = Command::new(find("squid"))
+        .arg("-f")
+        .arg(repo("docker/squid.conf"))
+        .args(["-k", "parse"])
+        .output()
+        .expect("squid runs");
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{said}");
+    assert!(
+        !said.contains("WARNING") && !said.contains("ERROR"),
+        "{said}"
+    );
+}
