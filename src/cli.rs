@@ -1,4 +1,4 @@
-//! Command line: `check`, `decide`, `export`, `pac`, `squid-helper`, `import`. Each command returns its exit code; nothing
+//! Command line: `check`, `decide`, `export`, `fetch`, `pac`, `squid-helper`, `import`. Each command returns its exit code; nothing
 //! here parses catalogues itself, it goes through [`crate::load`].
 
 use std::io::Write;
@@ -88,6 +88,10 @@ pub enum Command {
         #[arg(long, value_enum, default_value = "bh")]
         on_error: crate::squid::OnError,
     },
+    /// Sync once with Microsoft's endpoint web service ([upstream] in the configuration):
+    /// check /version, download and validate /endpoints only when it moved, store it in the
+    /// cache directory. Exits 0 when current or updated, 1 when the sync failed.
+    Fetch(ConfigArg),
     /// Print the catalogue for tools that cannot ask /decide: squid (dstdomain/dst ACLs),
     /// hosts-plain, csv, json, nginx-map. Patterns a format cannot express are listed on
     /// stderr (and as comments in the output).
@@ -188,6 +192,7 @@ pub fn run(cli: Cli) -> ExitCode {
             format,
             profile,
         } => export(config.config, &format, profile),
+        Command::Fetch(c) => fetch(c.config),
         Command::SquidHelper {
             url,
             config,
@@ -807,6 +812,63 @@ fn export(config: Option<PathBuf>, format: &str, profile: Option<String>) -> Exi
         Err(e) => {
             eprintln!("error: {e}");
             ExitCode::from(2)
+        }
+    }
+}
+
+fn fetch(config: Option<PathBuf>) -> ExitCode {
+    use crate::upstream::{Client, Outcome};
+    let c = match load_config(config) {
+        Ok(c) => c,
+        Err(problems) => {
+            print_problems(&problems);
+            return ExitCode::from(2);
+        }
+    };
+    let Some(up) = c.config.upstream.clone() else {
+        eprintln!("error: the configuration has no [upstream] section");
+        return ExitCode::from(2);
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let result = Client::new(&c, &up).and_then(|client| client.sync_once(now));
+    match result {
+        Ok(Outcome::Unchanged { version }) => {
+            println!(
+                "{}: version {version} is current; nothing downloaded",
+                up.instance
+            );
+            ExitCode::SUCCESS
+        }
+        Ok(Outcome::Updated {
+            version,
+            previous,
+            changes,
+        }) => {
+            println!(
+                "{}: updated to version {version} (was {})",
+                up.instance,
+                previous.as_deref().unwrap_or("none")
+            );
+            if let Some(s) = changes {
+                println!(
+                    "changes: {} records, sets +{} -{}, hosts +{} -{}, prefixes +{} -{}",
+                    s.records,
+                    s.sets_added,
+                    s.sets_removed,
+                    s.hosts_added.len(),
+                    s.hosts_removed.len(),
+                    s.prefixes_added.len(),
+                    s.prefixes_removed.len()
+                );
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: sync failed ({}): {e}", e.kind());
+            ExitCode::from(1)
         }
     }
 }

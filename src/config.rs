@@ -28,6 +28,106 @@ pub struct Config {
     /// Routing profiles in addition to the presets `type1` and `type2` (a profile with a
     /// preset's name replaces it).
     pub profiles: Vec<ProfileConfig>,
+    /// Keep the Microsoft 365 catalogue current from Microsoft's endpoint web service. With
+    /// this section, the synced (cached) catalogue replaces the embedded Worldwide snapshot.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub upstream: Option<UpstreamConfig>,
+}
+
+/// `[upstream]`: Microsoft's endpoint web service.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct UpstreamConfig {
+    /// Default `https://endpoints.office.com`.
+    pub base_url: String,
+    /// Worldwide, USGovDoD, USGovGCCHigh or China.
+    pub instance: String,
+    /// Service areas to request; empty means all of them (MEM included).
+    pub service_areas: Vec<String>,
+    /// Tenant name substituted into tenant-specific URLs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<String>,
+    /// Leave IPv6 prefixes out.
+    pub no_ipv6: bool,
+    /// How often `/version` is checked: seconds, or `"90s"`, `"30m"`, `"1h"`, `"1d"`.
+    /// Microsoft asks for at most hourly.
+    pub interval: Interval,
+    /// The GUID sent as `clientrequestid`. Unset: one is generated on first use and kept in
+    /// `cache_dir`, so it stays the same across restarts.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_request_id: Option<String>,
+    /// Where the synced catalogue, its version and the last changes are kept (relative to
+    /// the config file).
+    pub cache_dir: PathBuf,
+    /// Extra CA certificates (PEM) trusted for the web service, besides the system's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ca_file: Option<PathBuf>,
+    /// Longest a single call may take, a slowly dripping answer included.
+    pub timeout: Interval,
+}
+
+impl Default for UpstreamConfig {
+    fn default() -> Self {
+        UpstreamConfig {
+            base_url: "https://endpoints.office.com".into(),
+            instance: "Worldwide".into(),
+            service_areas: Vec::new(),
+            tenant: None,
+            no_ipv6: false,
+            interval: Interval(3600),
+            client_request_id: None,
+            cache_dir: PathBuf::from("cache"),
+            ca_file: None,
+            timeout: Interval(30),
+        }
+    }
+}
+
+/// A duration in seconds, written as a number or with a unit (`s`, `m`, `h`, `d`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "IntervalInput", into = "u64")]
+pub struct Interval(pub u64);
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum IntervalInput {
+    Seconds(u64),
+    Text(String),
+}
+
+impl TryFrom<IntervalInput> for Interval {
+    type Error = String;
+    fn try_from(v: IntervalInput) -> Result<Self, String> {
+        let secs = match v {
+            IntervalInput::Seconds(s) => s,
+            IntervalInput::Text(t) => {
+                let t = t.trim();
+                let (num, unit) =
+                    t.split_at(t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len()));
+                let n: u64 = num
+                    .parse()
+                    .map_err(|_| format!("{t:?}: expected a number with s, m, h or d"))?;
+                let mult = match unit.trim() {
+                    "" | "s" => 1,
+                    "m" => 60,
+                    "h" => 3600,
+                    "d" => 86_400,
+                    other => return Err(format!("{t:?}: unknown unit {other:?} (s, m, h, d)")),
+                };
+                n.saturating_mul(mult)
+            }
+        };
+        if secs == 0 {
+            return Err("interval must be more than 0".into());
+        }
+        Ok(Interval(secs))
+    }
+}
+
+impl From<Interval> for u64 {
+    fn from(i: Interval) -> u64 {
+        i.0
+    }
 }
 
 /// PAC generation.
@@ -296,8 +396,35 @@ impl Loaded {
             .unwrap_or_else(|| "config".into())
     }
 
-    /// The catalogue sources with paths resolved; every misconfigured source is listed.
+    /// The catalogue sources with paths resolved; every misconfigured source is listed. With
+    /// `[upstream]` and a valid synced catalogue in its cache, that catalogue stands in for
+    /// the embedded Worldwide snapshot.
     pub fn sources(&self) -> Result<Vec<SourceSpec>, ConfigError> {
+        let mut specs = self.configured_sources()?;
+        if let Some(up) = &self.config.upstream {
+            if let Some(cached) = crate::upstream::cache::current(&self.upstream_cache_dir(up), up)
+            {
+                for s in &mut specs {
+                    if matches!(s, SourceSpec::Builtin { name } if name == "worldwide") {
+                        *s = cached.clone();
+                    }
+                }
+            }
+        }
+        Ok(specs)
+    }
+
+    /// `upstream.cache_dir`, resolved against the config file.
+    pub fn upstream_cache_dir(&self, up: &UpstreamConfig) -> PathBuf {
+        self.base_dir.join(&up.cache_dir)
+    }
+
+    /// `upstream.ca_file`, resolved against the config file.
+    pub fn upstream_ca_file(&self, up: &UpstreamConfig) -> Option<PathBuf> {
+        up.ca_file.as_ref().map(|f| self.base_dir.join(f))
+    }
+
+    fn configured_sources(&self) -> Result<Vec<SourceSpec>, ConfigError> {
         let Some(list) = &self.config.catalogue.sources else {
             return Ok(SourceSpec::defaults());
         };

@@ -21,3 +21,4 @@ pub mod reload;
 pub mod snapshot;
 pub mod squid;
 pub mod state;
+pub mod upstream;

@@ -1,0 +1,434 @@
+//! Microsoft's endpoint web service as a catalogue source: `/version` is checked and, only
+//! when `latest` differs from what is cached, `/endpoints` is downloaded, validated like any
+//! catalogue and stored in the cache directory; `/changes` is summarised for the log and
+//! `GET /catalogue/changes`. The loader never knows about HTTP: it reads the cache through
+//! [`crate::config::Loaded::sources`].
+
+pub mod cache;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::{Loaded, UpstreamConfig};
+
+/// Largest body accepted from the web service; the Worldwide catalogue is about 100 KB.
+pub const MAX_BODY: u64 = 16 << 20;
+
+/// Why a sync failed. `kind()` labels the failure metric.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SyncError {
+    #[error("{url}: {reason}")]
+    Transport { url: String, reason: String },
+    #[error("{url}: rate limited (HTTP 429)")]
+    RateLimited { url: String },
+    #[error("{url}: HTTP {status}")]
+    Status { url: String, status: u16 },
+    #[error("{url}: content type {found:?}, expected application/json")]
+    ContentType { url: String, found: String },
+    #[error("{url}: body larger than {limit} bytes")]
+    TooLarge { url: String, limit: u64 },
+    #[error("{url}: not the expected JSON: {reason}")]
+    BadJson { url: String, reason: String },
+    #[error("{url}: the catalogue is invalid ({count} problem(s)); first: {first}")]
+    Invalid {
+        url: String,
+        count: usize,
+        first: String,
+    },
+    #[error("cache {path}: {reason}")]
+    Cache { path: String, reason: String },
+}
+
+impl SyncError {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            SyncError::Transport { .. } => "transport",
+            SyncError::RateLimited { .. } => "rate_limited",
+            SyncError::Status { .. } => "status",
+            SyncError::ContentType { .. } => "content_type",
+            SyncError::TooLarge { .. } => "too_large",
+            SyncError::BadJson { .. } => "bad_json",
+            SyncError::Invalid { .. } => "invalid",
+            SyncError::Cache { .. } => "cache",
+        }
+    }
+
+    /// Worth retrying soon (with backoff) rather than at the next regular check.
+    pub fn retryable(&self) -> bool {
+        matches!(
+            self,
+            SyncError::Transport { .. } | SyncError::RateLimited { .. }
+        ) || matches!(self, SyncError::Status { status, .. } if *status >= 500)
+    }
+}
+
+/// What one sync did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// `/version` says what is cached is current.
+    Unchanged { version: String },
+    /// A new catalogue was downloaded, validated and stored.
+    Updated {
+        version: String,
+        previous: Option<String>,
+        changes: Option<Box<ChangeSummary>>,
+    },
+}
+
+/// What `/changes` reported since the previous version.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChangeSummary {
+    pub instance: String,
+    pub from_version: String,
+    pub to_version: String,
+    pub records: usize,
+    pub sets_added: usize,
+    pub sets_removed: usize,
+    pub hosts_added: Vec<String>,
+    pub hosts_removed: Vec<String>,
+    pub prefixes_added: Vec<String>,
+    pub prefixes_removed: Vec<String>,
+}
+
+#[derive(Deserialize)]
+struct VersionRecord {
+    latest: String,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct ChangeRecord {
+    #[serde(default)]
+    disposition: String,
+    #[serde(default)]
+    add: Option<AddRemove>,
+    #[serde(default)]
+    remove: Option<AddRemove>,
+}
+
+#[derive(Deserialize, Default)]
+struct AddRemove {
+    #[serde(default)]
+    urls: Vec<String>,
+    #[serde(default)]
+    ips: Vec<String>,
+}
+
+/// Summarises a `/changes` answer.
+pub fn summarise(
+    instance: &str,
+    from: &str,
+    to: &str,
+    body: &[u8],
+) -> Result<ChangeSummary, String> {
+    let records: Vec<ChangeRecord> = serde_json::from_slice(body).map_err(|e| e.to_string())?;
+    let mut s = ChangeSummary {
+        instance: instance.to_owned(),
+        from_version: from.to_owned(),
+        to_version: to.to_owned(),
+        records: records.len(),
+        ..ChangeSummary::default()
+    };
+    for r in &records {
+        match r.disposition.to_ascii_lowercase().as_str() {
+            "add" => s.sets_added += 1,
+            "remove" => s.sets_removed += 1,
+            _ => {}
+        }
+        if let Some(a) = &r.add {
+            s.hosts_added.extend(a.urls.iter().cloned());
+            s.prefixes_added.extend(a.ips.iter().cloned());
+        }
+        if let Some(rm) = &r.remove {
+            s.hosts_removed.extend(rm.urls.iter().cloned());
+            s.prefixes_removed.extend(rm.ips.iter().cloned());
+        }
+    }
+    Ok(s)
+}
+
+/// A client for one `[upstream]` section.
+pub struct Client {
+    agent: ureq::Agent,
+    up: UpstreamConfig,
+    cache_dir: std::path::PathBuf,
+    id: String,
+}
+
+fn system_roots() -> Vec<ureq::tls::Certificate<'static>> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::CertificateDer;
+    let files = [
+        std::env::var("SSL_CERT_FILE").unwrap_or_default(),
+        "/etc/ssl/certs/ca-certificates.crt".into(),
+        "/etc/pki/tls/certs/ca-bundle.crt".into(),
+    ];
+    for f in files.iter().filter(|f| !f.is_empty()) {
+        if let Ok(iter) = CertificateDer::pem_file_iter(f) {
+            let certs: Vec<_> = iter
+                .flatten()
+                .map(|c| ureq::tls::Certificate::from_der(c.as_ref()).to_owned())
+                .collect();
+            if !certs.is_empty() {
+                return certs;
+            }
+        }
+    }
+    Vec::new()
+}
+
+impl Client {
+    pub fn new(config: &Loaded, up: &UpstreamConfig) -> Result<Client, SyncError> {
+        use rustls::pki_types::pem::PemObject;
+        use rustls::pki_types::CertificateDer;
+        let cache_dir = config.upstream_cache_dir(up);
+        let mut roots = system_roots();
+        if let Some(ca) = config.upstream_ca_file(up) {
+            let fail = |reason: String| SyncError::Cache {
+                path: ca.display().to_string(),
+                reason,
+            };
+            let iter = CertificateDer::pem_file_iter(&ca).map_err(|e| fail(e.to_string()))?;
+            let extra: Vec<_> = iter
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| fail(e.to_string()))?;
+            if extra.is_empty() {
+                return Err(fail("no certificate in the file".into()));
+            }
+            roots.extend(
+                extra
+                    .iter()
+                    .map(|c| ureq::tls::Certificate::from_der(c.as_ref()).to_owned()),
+            );
+        }
+        let tls = ureq::tls::TlsConfig::builder()
+            .root_certs(ureq::tls::RootCerts::Specific(Arc::new(roots)))
+            .unversioned_rustls_crypto_provider(Arc::new(
+                rustls::crypto::aws_lc_rs::default_provider(),
+            ))
+            .build();
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .tls_config(tls)
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(up.timeout.0)))
+            .user_agent(concat!("pacwarden/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .into();
+        let id =
+            cache::client_request_id(&cache_dir, up.client_request_id.as_deref()).map_err(|e| {
+                SyncError::Cache {
+                    path: cache_dir.display().to_string(),
+                    reason: e.to_string(),
+                }
+            })?;
+        Ok(Client {
+            agent,
+            up: up.clone(),
+            cache_dir,
+            id,
+        })
+    }
+
+    /// The id sent as `clientrequestid`.
+    pub fn request_id(&self) -> &str {
+        &self.id
+    }
+
+    fn url(&self, path: &str, extra: &[(&str, String)]) -> String {
+        let mut q = form_urlencoded::Serializer::new(String::new());
+        q.append_pair("clientrequestid", &self.id);
+        for (k, v) in extra {
+            q.append_pair(k, v);
+        }
+        format!(
+            "{}/{path}?{}",
+            self.up.base_url.trim_end_matches('/'),
+            q.finish()
+        )
+    }
+
+    /// GET a JSON document: 200, a JSON content type, at most [`MAX_BODY`] bytes.
+    fn get_json(&self, url: &str) -> Result<Vec<u8>, SyncError> {
+        let transport = |reason: String| SyncError::Transport {
+            url: url.to_owned(),
+            reason,
+        };
+        let mut resp = self
+            .agent
+            .get(url)
+            .header("Accept", "application/json")
+            .call()
+            .map_err(|e| transport(e.to_string()))?;
+        let status = resp.status().as_u16();
+        if status == 429 {
+            return Err(SyncError::RateLimited {
+                url: url.to_owned(),
+            });
+        }
+        if status != 200 {
+            return Err(SyncError::Status {
+                url: url.to_owned(),
+                status,
+            });
+        }
+        let ct = resp
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_owned();
+        let essence = ct
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
+        if essence != "application/json" && !essence.ends_with("+json") {
+            return Err(SyncError::ContentType {
+                url: url.to_owned(),
+                found: ct,
+            });
+        }
+        resp.body_mut()
+            .with_config()
+            .limit(MAX_BODY)
+            .read_to_vec()
+            .map_err(|e| match e {
+                ureq::Error::BodyExceedsLimit(_) => SyncError::TooLarge {
+                    url: url.to_owned(),
+                    limit: MAX_BODY,
+                },
+                e => transport(e.to_string()),
+            })
+    }
+
+    /// One sync: `/version`, then `/endpoints` and `/changes` only when the version moved.
+    pub fn sync_once(&self, now_unix: u64) -> Result<Outcome, SyncError> {
+        let instance = self.up.instance.clone();
+        let url = self.url(&format!("version/{instance}"), &[]);
+        let body = self.get_json(&url)?;
+        let v: VersionRecord = serde_json::from_slice(&body).map_err(|e| SyncError::BadJson {
+            url: url.clone(),
+            reason: e.to_string(),
+        })?;
+        let cached = cache::pointer(&self.cache_dir, &instance)
+            .filter(|_| cache::current(&self.cache_dir, &self.up).is_some());
+        if cached.as_ref().is_some_and(|p| p.version == v.latest) {
+            return Ok(Outcome::Unchanged { version: v.latest });
+        }
+        let mut params: Vec<(&str, String)> = Vec::new();
+        if !self.up.service_areas.is_empty() {
+            params.push(("ServiceAreas", self.up.service_areas.join(",")));
+        }
+        if let Some(t) = &self.up.tenant {
+            params.push(("TenantName", t.clone()));
+        }
+        if self.up.no_ipv6 {
+            params.push(("NoIPv6", "true".into()));
+        }
+        let url = self.url(&format!("endpoints/{instance}"), &params);
+        let body = self.get_json(&url)?;
+        let text = std::str::from_utf8(&body).map_err(|e| SyncError::BadJson {
+            url: url.clone(),
+            reason: e.to_string(),
+        })?;
+        // Garbage and truncated JSON first, then the catalogue's own rules.
+        serde_json::from_str::<serde::de::IgnoredAny>(text).map_err(|e| SyncError::BadJson {
+            url: url.clone(),
+            reason: e.to_string(),
+        })?;
+        // Validated exactly as a catalogue file would be.
+        crate::catalogue::ms365::parse(text, &url, 0).map_err(|e| {
+            let problems: Vec<String> = e.to_string().lines().map(str::to_owned).collect();
+            SyncError::Invalid {
+                url: url.clone(),
+                count: problems.len(),
+                first: problems.first().cloned().unwrap_or_default(),
+            }
+        })?;
+        cache::store(&self.cache_dir, &instance, &v.latest, &body, now_unix).map_err(|e| {
+            SyncError::Cache {
+                path: self.cache_dir.display().to_string(),
+                reason: e.to_string(),
+            }
+        })?;
+        let previous = cached.map(|p| p.version);
+        let changes = previous.as_ref().and_then(|prev| {
+            let url = self.url(&format!("changes/{instance}/{prev}"), &[]);
+            let summary = self
+                .get_json(&url)
+                .map_err(|e| e.to_string())
+                .and_then(|b| summarise(&instance, prev, &v.latest, &b));
+            match summary {
+                Ok(s) => {
+                    if let Ok(json) = serde_json::to_vec_pretty(&s) {
+                        let _ = cache::write_atomic(
+                            &cache::changes_path(&self.cache_dir, &instance),
+                            &json,
+                        );
+                    }
+                    Some(Box::new(s))
+                }
+                Err(e) => {
+                    tracing::warn!(
+                        error = e.as_str(),
+                        "cannot read the changes since the previous version"
+                    );
+                    None
+                }
+            }
+        });
+        Ok(Outcome::Updated {
+            version: v.latest,
+            previous,
+            changes,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn changes_are_summarised() {
+        let body = br#"[
+          {"id": 1, "endpointSetId": 5, "disposition": "Change", "version": "2025120100",
+           "add": {"effectiveDate": "20251231", "urls": ["new.example.com"], "ips": ["192.0.2.0/24"]}},
+          {"id": 2, "endpointSetId": 9, "disposition": "Add", "version": "2025120100",
+           "add": {"urls": ["*.added.example"]}},
+          {"id": 3, "endpointSetId": 7, "disposition": "Remove", "version": "2025120100",
+           "remove": {"urls": ["old.example.com"], "ips": ["198.51.100.0/24"]}}
+        ]"#;
+        let s = summarise("Worldwide", "2025110100", "2025120100", body).unwrap();
+        assert_eq!((s.records, s.sets_added, s.sets_removed), (3, 1, 1));
+        assert_eq!(s.hosts_added, ["new.example.com", "*.added.example"]);
+        assert_eq!(s.hosts_removed, ["old.example.com"]);
+        assert_eq!(s.prefixes_added, ["192.0.2.0/24"]);
+        assert_eq!(s.prefixes_removed, ["198.51.100.0/24"]);
+        assert!(summarise("W", "a", "b", b"{\"not\": \"a list\"}").is_err());
+    }
+
+    #[test]
+    fn retryable_errors() {
+        let u = || "u".to_string();
+        assert!(SyncError::RateLimited { url: u() }.retryable());
+        assert!(SyncError::Status {
+            url: u(),
+            status: 503
+        }
+        .retryable());
+        assert!(!SyncError::Status {
+            url: u(),
+            status: 404
+        }
+        .retryable());
+        assert!(!SyncError::BadJson {
+            url: u(),
+            reason: u()
+        }
+        .retryable());
+    }
+}
