@@ -141,6 +141,14 @@ async fn run(config_path: Option<PathBuf>, listen: Option<SocketAddr>) -> ExitCo
             tx.clone(),
         ));
     }
+    if let Some(up) = config.config.upstream.clone() {
+        tokio::spawn(crate::upstream::run(
+            config.clone(),
+            up,
+            state.clone(),
+            tx.clone(),
+        ));
+    }
     tokio::spawn(reload::forward_sighup(hup, tx));
     let reloader = Reloader {
         config_path,

@@ -61,7 +61,7 @@ fn latency_histogram() -> Histogram {
 /// Statuses whose request counters are cached per route; others are looked up each time.
 const CACHED_STATUSES: [u16; 7] = [200, 304, 400, 403, 404, 405, 503];
 /// Routes with cached handles (the `route` label values the router uses).
-const CACHED_ROUTES: [&str; 9] = [
+const CACHED_ROUTES: [&str; 10] = [
     "decide",
     "healthz",
     "readyz",
@@ -70,6 +70,7 @@ const CACHED_ROUTES: [&str; 9] = [
     "pac",
     "pac_named",
     "export",
+    "changes",
     "other",
 ];
 
@@ -98,6 +99,15 @@ pub struct Metrics {
     rules: Gauge,
     entries: Family<SourceLabels, Gauge>,
     pac_bytes: Family<ProfileLabels, Gauge>,
+    sync_attempt: Gauge,
+    sync_success: Gauge,
+    sync_failures: Family<KindLabel, Counter>,
+    upstream_version: Family<VersionLabel, Gauge>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct KindLabel {
+    pub kind: &'static str,
 }
 
 impl Default for Metrics {
@@ -120,6 +130,10 @@ impl Metrics {
             rules: Gauge::default(),
             entries: Family::default(),
             pac_bytes: Family::default(),
+            sync_attempt: Gauge::default(),
+            sync_success: Gauge::default(),
+            sync_failures: Family::default(),
+            upstream_version: Family::default(),
             registry: Registry::default(),
             handles: Handles::default(),
         };
@@ -169,7 +183,46 @@ impl Metrics {
             "Size of each profile's PAC file, plain and gzipped",
             m.pac_bytes.clone(),
         );
+        registry.register(
+            "upstream_last_attempt_timestamp_seconds",
+            "Unix time of the last sync attempt with the endpoint web service",
+            m.sync_attempt.clone(),
+        );
+        registry.register(
+            "upstream_last_success_timestamp_seconds",
+            "Unix time of the last successful sync (current or updated)",
+            m.sync_success.clone(),
+        );
+        registry.register(
+            "upstream_sync_failures",
+            "Failed syncs with the endpoint web service, by kind",
+            m.sync_failures.clone(),
+        );
+        registry.register(
+            "upstream_version_info",
+            "Web-service version of the synced catalogue (value is always 1)",
+            m.upstream_version.clone(),
+        );
         Metrics { registry, ..m }
+    }
+
+    /// A sync with the web service ended: `Ok(version)` or the failure's kind.
+    pub fn sync(&self, result: Result<&str, &'static str>, unix_now: u64) {
+        self.sync_attempt.set(unix_now as i64);
+        match result {
+            Ok(version) => {
+                self.sync_success.set(unix_now as i64);
+                self.upstream_version.clear();
+                self.upstream_version
+                    .get_or_create(&VersionLabel {
+                        version: version.to_owned(),
+                    })
+                    .set(1);
+            }
+            Err(kind) => {
+                self.sync_failures.get_or_create(&KindLabel { kind }).inc();
+            }
+        }
     }
 
     pub fn request(&self, route: &'static str, status: u16, seconds: f64) {

@@ -1,4 +1,4 @@
-//! The one reload path. SIGHUP, the file watcher (and, later, the upstream sync) only send a
+//! The one reload path. SIGHUP, the file watcher and the upstream sync only send a
 //! [`Trigger`] into one channel; a single task re-reads the configuration and every catalogue
 //! source, compiles, and swaps the whole snapshot in — or, if anything is wrong, logs every
 //! problem and keeps serving the snapshot it has.
@@ -19,6 +19,8 @@ pub enum Trigger {
     Sighup,
     /// The file watcher saw a watched file change.
     FileChanged,
+    /// The upstream sync stored a new catalogue.
+    Upstream,
 }
 
 /// The reload channel. One slot: while a reload is pending, further triggers are dropped, so

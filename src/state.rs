@@ -54,6 +54,8 @@ pub struct State {
     /// Unix seconds of the last successful load (startup included).
     last_success: AtomicU64,
     draining: AtomicBool,
+    /// The last `/changes` summary from the web service, as served at /catalogue/changes.
+    changes: ArcSwap<Option<bytes::Bytes>>,
 }
 
 impl State {
@@ -67,7 +69,18 @@ impl State {
             reloads_failed: AtomicU64::new(0),
             last_success: AtomicU64::new(unix_now()),
             draining: AtomicBool::new(false),
+            changes: ArcSwap::from_pointee(None),
         }
+    }
+
+    /// Replaces the last changes summary (JSON).
+    pub fn set_changes(&self, json: bytes::Bytes) {
+        self.changes.store(Arc::new(Some(json)));
+    }
+
+    /// The last changes summary, if there is one.
+    pub fn changes(&self) -> Option<bytes::Bytes> {
+        self.changes.load().as_ref().clone()
     }
 
     /// The current generation, owned: hold it for the whole request.

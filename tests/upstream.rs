@@ -11,6 +11,9 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+mod common;
+use common::Server;
+
 /// How the scripted server answers one request.
 #[derive(Clone)]
 struct Reply {
@@ -395,4 +398,169 @@ fn fetch_trusts_only_known_roots() {
         up.requests().is_empty(),
         "no request got through an untrusted handshake"
     );
+}
+
+fn get(server: &Server, path: &str) -> (u16, String) {
+    let mut resp = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .new_agent()
+        .get(&server.url(path))
+        .call()
+        .expect("server answers");
+    (
+        resp.status().as_u16(),
+        resp.body_mut().read_to_string().unwrap_or_default(),
+    )
+}
+
+/// `serve` with `[upstream]`: syncs at start and every interval, reloads on a new version,
+/// keeps serving through failures, backs off on 429 without hammering, and after a restart
+/// with the web service unreachable serves the cached catalogue.
+#[test]
+fn serve_syncs_reloads_and_survives() {
+    let dir = tempdir("serve");
+    let up = Upstream::start(&dir);
+    let cfg = config(&dir, &up, "interval = \"1s\"\n");
+    let (v1, v2) = snapshots();
+    let b1 = v1.clone();
+    up.answer(move |t| {
+        if t.starts_with("/version/") {
+            json(r#"{"instance":"Worldwide","latest":"2025110100"}"#)
+        } else {
+            json(b1.clone())
+        }
+    });
+    let server = Server::start(&cfg);
+    let line = server.wait_log("catalogue reloaded");
+    assert!(line.contains("Upstream"), "{line}");
+    assert_eq!(get(&server, "/decide?host=x.newly-added.example").0, 403);
+    assert_eq!(get(&server, "/catalogue/changes").0, 404);
+
+    // A new version is picked up at the next check.
+    let b2 = v2.clone();
+    up.answer(move |t| {
+        if t.starts_with("/version/") {
+            json(r#"{"instance":"Worldwide","latest":"2025120100"}"#)
+        } else if t.starts_with("/changes/") {
+            json(r#"[{"id":7,"endpointSetId":9001,"disposition":"Add","version":"2025120100","add":{"urls":["*.newly-added.example"]}}]"#)
+        } else {
+            json(b2.clone())
+        }
+    });
+    server.wait_log("upstream catalogue updated");
+    server.wait_log("catalogue reloaded");
+    assert_eq!(get(&server, "/decide?host=x.newly-added.example").0, 200);
+    let (status, changes) = get(&server, "/catalogue/changes");
+    assert_eq!(status, 200);
+    let changes: Value = serde_json::from_str(&changes).unwrap();
+    assert_eq!(changes["hosts_added"][0], "*.newly-added.example");
+    assert_eq!(changes["from_version"], "2025110100");
+    let (_, metrics) = get(&server, "/metrics");
+    assert!(
+        metrics.contains("pacwarden_upstream_version_info{version=\"2025120100\"} 1"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("pacwarden_upstream_last_success_timestamp_seconds "));
+
+    // 429: one attempt, then at least an hour's pause — no hammering; serving goes on.
+    up.answer(|_| Reply {
+        status: 429,
+        ..json("{}")
+    });
+    std::thread::sleep(Duration::from_secs(5));
+    let reqs = up.requests();
+    assert!(
+        reqs.len() <= 2,
+        "{} requests after a 429: {reqs:?}",
+        reqs.len()
+    );
+    assert_eq!(get(&server, "/decide?host=x.newly-added.example").0, 200);
+    let (_, metrics) = get(&server, "/metrics");
+    assert!(
+        metrics.contains("pacwarden_upstream_sync_failures_total{kind=\"rate_limited\"} 1"),
+        "{metrics}"
+    );
+
+    // Restart with the web service unreachable: the cached catalogue is served.
+    let id = std::fs::read_to_string(dir.join("cache/client-request-id")).unwrap();
+    drop(server);
+    let offline = dir.join("offline.toml");
+    std::fs::write(
+        &offline,
+        "[upstream]\nbase_url = \"https://127.0.0.1:9\"\ncache_dir = \"cache\"\nca_file = \"ca.pem\"\ninterval = \"1s\"\ntimeout = \"2s\"\n",
+    )
+    .unwrap();
+    let server = Server::start(&offline);
+    assert_eq!(get(&server, "/decide?host=x.newly-added.example").0, 200);
+    server.wait_log("upstream sync failed");
+    assert_eq!(get(&server, "/decide?host=x.newly-added.example").0, 200);
+    assert_eq!(
+        std::fs::read_to_string(dir.join("cache/client-request-id")).unwrap(),
+        id
+    );
+}
+
+/// SIGKILL at random moments of syncs that write a large catalogue: after every kill the
+/// cache holds a complete catalogue — the old one or the new one — and a restart serves it.
+#[test]
+fn killed_mid_write_leaves_a_whole_catalogue() {
+    let dir = tempdir("kill");
+    let up = Upstream::start(&dir);
+    let cfg = config(&dir, &up, "interval = \"1s\"\n");
+    // A large, valid catalogue: the trimmed snapshot plus many sets (a few MB).
+    let (v1, _) = snapshots();
+    let mut sets: Vec<Value> = serde_json::from_slice(&v1).unwrap();
+    for i in 0..20_000 {
+        sets.push(serde_json::json!({
+            "id": 100_000 + i, "serviceArea": "Common", "urls": [format!("h{i}.bulk-{i}.example")],
+            "tcpPorts": "443", "category": "Default", "expressRoute": false, "required": false
+        }));
+    }
+    let big = Arc::new(serde_json::to_vec(&sets).unwrap());
+    let version = Arc::new(Mutex::new(0u32));
+    let (b, v) = (big.clone(), version.clone());
+    up.answer(move |t| {
+        if t.starts_with("/version/") {
+            // Every check sees a new version, so every sync writes.
+            let mut n = v.lock().unwrap();
+            *n += 1;
+            json(format!(
+                r#"{{"instance":"Worldwide","latest":"20251201{:02}"}}"#,
+                *n % 100
+            ))
+        } else if t.starts_with("/changes/") {
+            json("[]")
+        } else {
+            json((*b).clone())
+        }
+    });
+    let mut seen = std::collections::BTreeSet::new();
+    for round in 0..6u64 {
+        let mut server = Server::start(&cfg);
+        // Let it get into a sync (download, validation, write) and kill it somewhere in it.
+        std::thread::sleep(Duration::from_millis(300 + round * 170));
+        let _ = server.child.kill(); // SIGKILL
+        let _ = server.child.wait();
+        if let Ok(text) = std::fs::read_to_string(dir.join("cache/Worldwide.current.json")) {
+            let pointer: Value = serde_json::from_str(&text).expect("pointer is whole JSON");
+            let file = dir.join("cache").join(pointer["file"].as_str().unwrap());
+            let data: Vec<Value> =
+                serde_json::from_slice(&std::fs::read(&file).expect("named data file exists"))
+                    .expect("data file is whole JSON");
+            assert_eq!(data.len(), sets.len());
+            seen.insert(pointer["version"].as_str().unwrap().to_owned());
+        }
+        // Whatever happened, a check of the configuration passes and serves the bulk sets
+        // once any sync has completed.
+        let out = pacwarden(&["check", "--config", cfg.to_str().unwrap()]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    assert!(!seen.is_empty(), "no sync completed in any round");
+    let d = decide(&cfg, "h7.bulk-7.example");
+    assert_eq!(d["decision"], "allow");
 }

@@ -65,6 +65,7 @@ impl Routes {
             "/healthz" => "healthz",
             "/readyz" => "readyz",
             "/catalogue" => "catalogue",
+            "/catalogue/changes" => "changes",
             "/metrics" => "metrics",
             "/proxy.pac" | "/wpad.dat" => "pac",
             p if p.starts_with("/pac/") && p.ends_with(".pac") => "pac_named",
@@ -144,6 +145,17 @@ impl Routes {
             "readyz" => text(StatusCode::SERVICE_UNAVAILABLE, "shutting down\n"),
             "metrics" => self.metrics(),
             "export" => self.export(&req),
+            "changes" => match self.state.changes() {
+                Some(json) => {
+                    let mut r = Response::new(Full::new(json));
+                    r.headers_mut().insert(
+                        header::CONTENT_TYPE,
+                        HeaderValue::from_static("application/json"),
+                    );
+                    r
+                }
+                None => error(StatusCode::NOT_FOUND, "no changes recorded yet"),
+            },
             "pac" => {
                 let served = self.state.guard();
                 let i = served.profile_for_client(self.client(&req, peer));

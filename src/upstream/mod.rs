@@ -388,6 +388,162 @@ impl Client {
     }
 }
 
+/// How long to wait after `failures` consecutive failures: a rate limit means Microsoft's
+/// hour (or the interval, if longer); other retryable failures back off exponentially from
+/// the interval, capped at a day. `jitter` (0.8–1.2) spreads replicas apart.
+pub fn retry_delay(interval: Duration, failures: u32, rate_limited: bool, jitter: f64) -> Duration {
+    let base = if rate_limited {
+        interval.max(Duration::from_secs(3600))
+    } else {
+        let factor = 2u32.saturating_pow(failures.saturating_sub(1).min(16));
+        interval
+            .saturating_mul(factor)
+            .min(Duration::from_secs(86_400))
+    };
+    base.mul_f64(jitter.clamp(0.8, 1.2))
+}
+
+/// A number in 0.8–1.2, different per call and per process.
+fn jitter() -> f64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0),
+    );
+    0.8 + (h.finish() % 4001) as f64 / 10_000.0
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// The sync loop of `serve`: syncs at start-up and every `interval`; a new catalogue goes
+/// into the one reload path. The server keeps serving whatever happens here.
+pub async fn run(
+    config: Loaded,
+    up: UpstreamConfig,
+    state: Arc<crate::state::State>,
+    tx: tokio::sync::mpsc::Sender<crate::reload::Trigger>,
+) {
+    let interval = Duration::from_secs(up.interval.0);
+    if interval < Duration::from_secs(3600) {
+        tracing::warn!(
+            interval_secs = up.interval.0,
+            "upstream.interval is under an hour; Microsoft asks clients to check /version at most hourly"
+        );
+    }
+    let cache_dir = config.upstream_cache_dir(&up);
+    if let Ok(json) = std::fs::read(cache::changes_path(&cache_dir, &up.instance)) {
+        state.set_changes(json.into());
+    }
+    let client = loop {
+        let (c, u) = (config.clone(), up.clone());
+        match tokio::task::spawn_blocking(move || Client::new(&c, &u)).await {
+            Ok(Ok(client)) => break Arc::new(client),
+            Ok(Err(e)) => {
+                tracing::error!(error = %e, "upstream sync cannot start");
+                state.metrics.sync(Err(e.kind()), unix_now());
+            }
+            Err(e) => tracing::error!(error = %e, "upstream sync cannot start"),
+        }
+        tokio::time::sleep(interval).await;
+    };
+    tracing::info!(
+        instance = up.instance.as_str(),
+        client_request_id = client.request_id(),
+        interval_secs = up.interval.0,
+        "upstream sync started"
+    );
+    let mut failures = 0u32;
+    loop {
+        let c = client.clone();
+        let result = tokio::task::spawn_blocking(move || c.sync_once(unix_now()))
+            .await
+            .unwrap_or_else(|e| {
+                Err(SyncError::Transport {
+                    url: String::new(),
+                    reason: format!("sync task failed: {e}"),
+                })
+            });
+        let delay = match result {
+            Ok(Outcome::Unchanged { version }) => {
+                failures = 0;
+                state.metrics.sync(Ok(&version), unix_now());
+                tracing::debug!(version, "upstream catalogue is current");
+                interval
+            }
+            Ok(Outcome::Updated {
+                version,
+                previous,
+                changes,
+            }) => {
+                failures = 0;
+                state.metrics.sync(Ok(&version), unix_now());
+                match &changes {
+                    Some(s) => tracing::info!(
+                        version,
+                        previous = previous.as_deref().unwrap_or("none"),
+                        records = s.records,
+                        sets_added = s.sets_added,
+                        sets_removed = s.sets_removed,
+                        hosts_added = s.hosts_added.len(),
+                        hosts_removed = s.hosts_removed.len(),
+                        prefixes_added = s.prefixes_added.len(),
+                        prefixes_removed = s.prefixes_removed.len(),
+                        "upstream catalogue updated"
+                    ),
+                    None => tracing::info!(
+                        version,
+                        previous = previous.as_deref().unwrap_or("none"),
+                        "upstream catalogue updated"
+                    ),
+                }
+                if let Some(s) = changes {
+                    if let Ok(json) = serde_json::to_vec_pretty(&s) {
+                        state.set_changes(json.into());
+                    }
+                }
+                // Full means a reload is pending; it will read the new cache.
+                if let Err(tokio::sync::mpsc::error::TrySendError::Closed(_)) =
+                    tx.try_send(crate::reload::Trigger::Upstream)
+                {
+                    return;
+                }
+                interval
+            }
+            Err(e) => {
+                failures += 1;
+                state.metrics.sync(Err(e.kind()), unix_now());
+                let delay = if e.retryable() {
+                    retry_delay(
+                        interval,
+                        failures,
+                        matches!(e, SyncError::RateLimited { .. }),
+                        jitter(),
+                    )
+                } else {
+                    interval
+                };
+                tracing::warn!(
+                    error = %e,
+                    kind = e.kind(),
+                    failures,
+                    retry_in_secs = delay.as_secs(),
+                    "upstream sync failed; still serving the current catalogue"
+                );
+                delay
+            }
+        };
+        tokio::time::sleep(delay).await;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -409,6 +565,20 @@ mod tests {
         assert_eq!(s.prefixes_added, ["192.0.2.0/24"]);
         assert_eq!(s.prefixes_removed, ["198.51.100.0/24"]);
         assert!(summarise("W", "a", "b", b"{\"not\": \"a list\"}").is_err());
+    }
+
+    #[test]
+    fn backoff() {
+        let h = Duration::from_secs(3600);
+        let m = Duration::from_secs(60);
+        assert_eq!(retry_delay(m, 1, false, 1.0), m);
+        assert_eq!(retry_delay(m, 2, false, 1.0), 2 * m);
+        assert_eq!(retry_delay(m, 5, false, 1.0), 16 * m);
+        assert_eq!(retry_delay(h, 30, false, 1.0), Duration::from_secs(86_400));
+        assert_eq!(retry_delay(Duration::from_secs(1), 1, true, 1.0), h);
+        assert_eq!(retry_delay(m, 1, false, 5.0), m.mul_f64(1.2));
+        let j = jitter();
+        assert!((0.8..=1.2).contains(&j));
     }
 
     #[test]
