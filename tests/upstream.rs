@@ -463,6 +463,24 @@ fn serve_syncs_reloads_and_survives() {
     );
     assert!(metrics.contains("pacwarden_upstream_last_success_timestamp_seconds "));
 
+    // Garbage for a newer version: refused, counted, the current catalogue keeps serving.
+    up.answer(|t| {
+        if t.starts_with("/version/") {
+            json(r#"{"instance":"Worldwide","latest":"2026010100"}"#)
+        } else {
+            json("[{\"id\": 1, \"urls\": ")
+        }
+    });
+    let line = server.wait_log("upstream sync failed");
+    assert!(line.contains("bad_json"), "{line}");
+    assert_eq!(get(&server, "/decide?host=x.newly-added.example").0, 200);
+    let (_, metrics) = get(&server, "/metrics");
+    assert!(
+        metrics.contains("pacwarden_upstream_sync_failures_total{kind=\"bad_json\"}"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("pacwarden_upstream_version_info{version=\"2025120100\"} 1"));
+
     // 429: one attempt, then at least an hour's pause — no hammering; serving goes on.
     up.answer(|_| Reply {
         status: 429,
