@@ -2,6 +2,11 @@
 //!
 //! - `GET /decide?host=H[&port=N][&proto=tcp|udp][&profile=P]` (or `ip=`): 200 with the
 //!   decision JSON when allowed, 403 with it when denied, 400 `{"error": …}` for bad input;
+//! - `/decide` without `host=`/`ip=`, any method on `/decide/…`, and CONNECT: authorization
+//!   subrequests (nginx `auth_request`, Envoy ext_authz) deciding the original host, answered
+//!   200 or 403 only;
+//! - `GET /export/{format}`: the catalogue for tools that cannot ask `/decide`;
+//! - `GET /catalogue/changes`: the last change summary from the endpoint web service;
 //! - `GET /healthz`: the process is alive;
 //! - `GET /readyz`: a catalogue is loaded and the server is not shutting down;
 //! - `GET /catalogue`: the merged catalogue as JSON;
