@@ -554,26 +554,17 @@ fn pac_render(
     profile: Option<String>,
     template: Option<String>,
 ) -> ExitCode {
-    let loaded = load_config(config).and_then(|c| {
-        let (profiles, default) = c.profiles()?;
-        let templates = crate::pac::Templates::load(c.templates_dir().as_deref())?;
-        Ok((crate::load::snapshot(&c, 1)?, profiles, default, templates))
-    });
-    let (snap, profiles, default, templates) = match loaded {
+    let (loaded, snap, mut profile) = match load_with_profile(config, profile.as_deref()) {
         Ok(l) => l,
+        Err(code) => return code,
+    };
+    let templates = match crate::pac::Templates::load(loaded.templates_dir().as_deref()) {
+        Ok(t) => t,
         Err(problems) => {
             print_problems(&problems);
             return ExitCode::from(2);
         }
     };
-    let i = match pick_profile(&profiles, default, profile.as_deref()) {
-        Ok(i) => i,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    let mut profile = profiles[i].clone();
     if let Some(t) = template {
         profile.template = t;
     }
@@ -782,26 +773,34 @@ fn squid_helper(
     }
 }
 
-fn export(config: Option<PathBuf>, format: &str, profile: Option<String>) -> ExitCode {
+/// The configuration, its compiled snapshot and the named (or default) profile; on failure
+/// the problems are printed and the exit code returned.
+fn load_with_profile(
+    config: Option<PathBuf>,
+    profile: Option<&str>,
+) -> Result<(Loaded, crate::snapshot::Snapshot, crate::profile::Profile), ExitCode> {
     let loaded = load_config(config).and_then(|c| {
         let (profiles, default) = c.profiles()?;
-        Ok((crate::load::snapshot(&c, 1)?, profiles, default))
+        let snap = crate::load::snapshot(&c, 1)?;
+        Ok((c, snap, profiles, default))
     });
-    let (snap, profiles, default) = match loaded {
+    let (c, snap, profiles, default) = loaded.map_err(|problems| {
+        print_problems(&problems);
+        ExitCode::from(2)
+    })?;
+    let i = pick_profile(&profiles, default, profile).map_err(|e| {
+        eprintln!("error: {e}");
+        ExitCode::from(2)
+    })?;
+    Ok((c, snap, profiles[i].clone()))
+}
+
+fn export(config: Option<PathBuf>, format: &str, profile: Option<String>) -> ExitCode {
+    let (_, snap, profile) = match load_with_profile(config, profile.as_deref()) {
         Ok(l) => l,
-        Err(problems) => {
-            print_problems(&problems);
-            return ExitCode::from(2);
-        }
+        Err(code) => return code,
     };
-    let i = match pick_profile(&profiles, default, profile.as_deref()) {
-        Ok(i) => i,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    match crate::export::export(&snap, &profiles[i], format) {
+    match crate::export::export(&snap, &profile, format) {
         Ok(e) => {
             for p in &e.unexpressed {
                 eprintln!("warning: not expressible in {format}, left out: {p}");

@@ -384,13 +384,9 @@ pub(crate) fn squid_model(body: &str, host: &Host) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::catalogue::{load_sources, Placeholders, SourceSpec};
     use crate::pac::agreement::probes;
 
-    fn builtin() -> Snapshot {
-        let cat = load_sources(&SourceSpec::defaults(), &Placeholders::default()).unwrap();
-        Snapshot::compile(cat, 1)
-    }
+    use crate::snapshot::builtin_for_tests as builtin;
 
     #[test]
     fn cidr_cover_is_exact() {

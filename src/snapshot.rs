@@ -406,6 +406,15 @@ const _: () = {
     send_sync::<Snapshot>();
 };
 
+/// The built-in catalogue compiled, for tests across modules.
+#[cfg(test)]
+pub(crate) fn builtin_for_tests() -> Snapshot {
+    use crate::catalogue::{load_sources, Placeholders, SourceSpec};
+    let cat = load_sources(&SourceSpec::defaults(), &Placeholders::default())
+        .expect("the built-in catalogue loads");
+    Snapshot::compile(cat, 1)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -189,13 +189,9 @@ pub fn check(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::catalogue::{load_sources, Placeholders, SourceSpec};
     use crate::pac::Templates;
 
-    fn builtin() -> Snapshot {
-        let cat = load_sources(&SourceSpec::defaults(), &Placeholders::default()).unwrap();
-        Snapshot::compile(cat, 1)
-    }
+    use crate::snapshot::builtin_for_tests as builtin;
 
     #[test]
     fn probes_cover_the_documented_kinds() {

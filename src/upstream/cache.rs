@@ -128,30 +128,15 @@ pub fn is_guid(s: &str) -> bool {
             .all(|(p, n)| p.len() == n && p.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
-/// A random (version 4) GUID. Randomness from the standard library's per-process hash keys,
-/// mixed with the time and process id through SHA-256: unique per client is all it needs.
+/// A random (version 4) GUID: unique per client is all it needs.
 fn new_guid() -> String {
     use sha2::Digest;
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0),
-    );
-    h.write_u32(std::process::id());
-    let seed = h.finish();
-    let d = sha2::Sha256::digest(
-        [
-            seed.to_le_bytes(),
-            std::collections::hash_map::RandomState::new()
-                .build_hasher()
-                .finish()
-                .to_le_bytes(),
-        ]
-        .concat(),
-    );
+    let seed = [
+        super::random_u64().to_le_bytes(),
+        super::random_u64().to_le_bytes(),
+    ]
+    .concat();
+    let d = sha2::Sha256::digest(seed);
     let mut b = [0u8; 16];
     b.copy_from_slice(&d[..16]);
     b[6] = (b[6] & 0x0f) | 0x40;

@@ -403,8 +403,9 @@ pub fn retry_delay(interval: Duration, failures: u32, rate_limited: bool, jitter
     base.mul_f64(jitter.clamp(0.8, 1.2))
 }
 
-/// A number in 0.8–1.2, different per call and per process.
-fn jitter() -> f64 {
+/// 64 unpredictable-enough bits: the standard library's per-process random hash keys over
+/// the time and process id. For jitter and ids, not for cryptography.
+pub(crate) fn random_u64() -> u64 {
     use std::hash::{BuildHasher, Hasher};
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
     h.write_u128(
@@ -413,7 +414,13 @@ fn jitter() -> f64 {
             .map(|d| d.as_nanos())
             .unwrap_or(0),
     );
-    0.8 + (h.finish() % 4001) as f64 / 10_000.0
+    h.write_u32(std::process::id());
+    h.finish()
+}
+
+/// A number in 0.8–1.2, different per call and per process.
+fn jitter() -> f64 {
+    0.8 + (random_u64() % 4001) as f64 / 10_000.0
 }
 
 fn unix_now() -> u64 {
