@@ -832,7 +832,20 @@ fn fetch(config: Option<PathBuf>) -> ExitCode {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0);
-    let result = Client::new(&c, &up).and_then(|client| client.sync_once(now));
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let result = runtime.block_on(async {
+        let client = Client::new(&c, &up)?;
+        client.sync_once(now).await
+    });
     match result {
         Ok(Outcome::Unchanged { version }) => {
             println!(

@@ -149,15 +149,39 @@ pub fn summarise(
     Ok(s)
 }
 
-/// A client for one `[upstream]` section.
+/// A client for one `[upstream]` section: hyper's HTTP/1.1 client over rustls, one
+/// connection per call (a handful of calls an hour).
 pub struct Client {
-    agent: ureq::Agent,
+    tls: tokio_rustls::TlsConnector,
     up: UpstreamConfig,
     cache_dir: std::path::PathBuf,
     id: String,
+    timeout: Duration,
 }
 
-fn system_roots() -> Vec<ureq::tls::Certificate<'static>> {
+/// One request on a fresh HTTP/1.1 connection over `io`.
+async fn send<T>(
+    io: T,
+    request: hyper::Request<http_body_util::Empty<bytes::Bytes>>,
+) -> Result<hyper::Response<hyper::body::Incoming>, String>
+where
+    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let (mut sender, conn) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(io))
+            .await
+            .map_err(|e| format!("HTTP: {e}"))?;
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    sender
+        .send_request(request)
+        .await
+        .map_err(|e| format!("HTTP: {e}"))
+}
+
+/// The system's trusted roots (Debian's bundle, or `SSL_CERT_FILE`).
+fn system_roots() -> Vec<rustls::pki_types::CertificateDer<'static>> {
     use rustls::pki_types::pem::PemObject;
     use rustls::pki_types::CertificateDer;
     let files = [
@@ -167,10 +191,7 @@ fn system_roots() -> Vec<ureq::tls::Certificate<'static>> {
     ];
     for f in files.iter().filter(|f| !f.is_empty()) {
         if let Ok(iter) = CertificateDer::pem_file_iter(f) {
-            let certs: Vec<_> = iter
-                .flatten()
-                .map(|c| ureq::tls::Certificate::from_der(c.as_ref()).to_owned())
-                .collect();
+            let certs: Vec<_> = iter.flatten().collect();
             if !certs.is_empty() {
                 return certs;
             }
@@ -197,25 +218,19 @@ impl Client {
             if extra.is_empty() {
                 return Err(fail("no certificate in the file".into()));
             }
-            roots.extend(
-                extra
-                    .iter()
-                    .map(|c| ureq::tls::Certificate::from_der(c.as_ref()).to_owned()),
-            );
+            roots.extend(extra);
         }
-        let tls = ureq::tls::TlsConfig::builder()
-            .root_certs(ureq::tls::RootCerts::Specific(Arc::new(roots)))
-            .unversioned_rustls_crypto_provider(Arc::new(
-                rustls::crypto::aws_lc_rs::default_provider(),
-            ))
-            .build();
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .tls_config(tls)
-            .http_status_as_error(false)
-            .timeout_global(Some(Duration::from_secs(up.timeout.0)))
-            .user_agent(concat!("pacwarden/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .into();
+        let mut store = rustls::RootCertStore::empty();
+        let (_added, _ignored) = store.add_parsable_certificates(roots);
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let tls = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| SyncError::Transport {
+                url: up.base_url.clone(),
+                reason: e.to_string(),
+            })?
+            .with_root_certificates(store)
+            .with_no_client_auth();
         let id =
             cache::client_request_id(&cache_dir, up.client_request_id.as_deref()).map_err(|e| {
                 SyncError::Cache {
@@ -224,10 +239,11 @@ impl Client {
                 }
             })?;
         Ok(Client {
-            agent,
+            tls: tokio_rustls::TlsConnector::from(Arc::new(tls)),
             up: up.clone(),
             cache_dir,
             id,
+            timeout: Duration::from_secs(up.timeout.0),
         })
     }
 
@@ -249,19 +265,68 @@ impl Client {
         )
     }
 
-    /// GET a JSON document: 200, a JSON content type, at most [`MAX_BODY`] bytes.
-    fn get_json(&self, url: &str) -> Result<Vec<u8>, SyncError> {
+    /// GET a JSON document: 200, a JSON content type, at most [`MAX_BODY`] bytes, all within
+    /// the timeout (a slowly dripping answer included).
+    async fn get_json(&self, url: &str) -> Result<Vec<u8>, SyncError> {
+        match tokio::time::timeout(self.timeout, self.fetch(url)).await {
+            Ok(r) => r,
+            Err(_) => Err(SyncError::Transport {
+                url: url.to_owned(),
+                reason: format!("no complete answer within {:?}", self.timeout),
+            }),
+        }
+    }
+
+    async fn fetch(&self, url: &str) -> Result<Vec<u8>, SyncError> {
+        use http_body_util::BodyExt;
+        use hyper::header;
         let transport = |reason: String| SyncError::Transport {
             url: url.to_owned(),
             reason,
         };
-        let mut resp = self
-            .agent
-            .get(url)
-            .header("Accept", "application/json")
-            .call()
+        let uri: hyper::Uri = url.parse().map_err(|e| transport(format!("{e}")))?;
+        let https = match uri.scheme_str() {
+            Some("https") => true,
+            Some("http") => false,
+            _ => return Err(transport("base_url must be http:// or https://".into())),
+        };
+        let host = uri
+            .host()
+            .ok_or_else(|| transport("no host".into()))?
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_owned();
+        let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
+        let authority = uri
+            .authority()
+            .map(|a| a.as_str().to_owned())
+            .unwrap_or_default();
+        let tcp = tokio::net::TcpStream::connect((host.as_str(), port))
+            .await
+            .map_err(|e| transport(format!("connect: {e}")))?;
+        let request = hyper::Request::get(uri.path_and_query().map_or("/", |p| p.as_str()))
+            .header(header::HOST, authority)
+            .header(header::ACCEPT, "application/json")
+            .header(
+                header::USER_AGENT,
+                concat!("pacwarden/", env!("CARGO_PKG_VERSION")),
+            )
+            .body(http_body_util::Empty::<bytes::Bytes>::new())
             .map_err(|e| transport(e.to_string()))?;
-        let status = resp.status().as_u16();
+        let response = if https {
+            let name = rustls::pki_types::ServerName::try_from(host.clone())
+                .map_err(|e| transport(e.to_string()))?;
+            let stream = self
+                .tls
+                .connect(name, tcp)
+                .await
+                .map_err(|e| transport(format!("TLS: {e}")))?;
+            send(stream, request).await
+        } else {
+            send(tcp, request).await
+        }
+        .map_err(transport)?;
+        let status = response.status().as_u16();
         if status == 429 {
             return Err(SyncError::RateLimited {
                 url: url.to_owned(),
@@ -273,9 +338,9 @@ impl Client {
                 status,
             });
         }
-        let ct = resp
+        let ct = response
             .headers()
-            .get("content-type")
+            .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .unwrap_or("")
             .to_owned();
@@ -291,24 +356,28 @@ impl Client {
                 found: ct,
             });
         }
-        resp.body_mut()
-            .with_config()
-            .limit(MAX_BODY)
-            .read_to_vec()
-            .map_err(|e| match e {
-                ureq::Error::BodyExceedsLimit(_) => SyncError::TooLarge {
-                    url: url.to_owned(),
-                    limit: MAX_BODY,
-                },
-                e => transport(e.to_string()),
-            })
+        let mut body = response.into_body();
+        let mut out = Vec::new();
+        while let Some(frame) = body.frame().await {
+            let frame = frame.map_err(|e| transport(format!("reading the body: {e}")))?;
+            if let Some(data) = frame.data_ref() {
+                if (out.len() + data.len()) as u64 > MAX_BODY {
+                    return Err(SyncError::TooLarge {
+                        url: url.to_owned(),
+                        limit: MAX_BODY,
+                    });
+                }
+                out.extend_from_slice(data);
+            }
+        }
+        Ok(out)
     }
 
     /// One sync: `/version`, then `/endpoints` and `/changes` only when the version moved.
-    pub fn sync_once(&self, now_unix: u64) -> Result<Outcome, SyncError> {
+    pub async fn sync_once(&self, now_unix: u64) -> Result<Outcome, SyncError> {
         let instance = self.up.instance.clone();
         let url = self.url(&format!("version/{instance}"), &[]);
-        let body = self.get_json(&url)?;
+        let body = self.get_json(&url).await?;
         let v: VersionRecord = serde_json::from_slice(&body).map_err(|e| SyncError::BadJson {
             url: url.clone(),
             reason: e.to_string(),
@@ -329,7 +398,7 @@ impl Client {
             params.push(("NoIPv6", "true".into()));
         }
         let url = self.url(&format!("endpoints/{instance}"), &params);
-        let body = self.get_json(&url)?;
+        let body = self.get_json(&url).await?;
         let text = std::str::from_utf8(&body).map_err(|e| SyncError::BadJson {
             url: url.clone(),
             reason: e.to_string(),
@@ -355,12 +424,13 @@ impl Client {
             }
         })?;
         let previous = cached.map(|p| p.version);
-        let changes = previous.as_ref().and_then(|prev| {
+        let mut changes = None;
+        if let Some(prev) = &previous {
             let url = self.url(&format!("changes/{instance}/{prev}"), &[]);
-            let summary = self
-                .get_json(&url)
-                .map_err(|e| e.to_string())
-                .and_then(|b| summarise(&instance, prev, &v.latest, &b));
+            let summary = match self.get_json(&url).await {
+                Ok(b) => summarise(&instance, prev, &v.latest, &b),
+                Err(e) => Err(e.to_string()),
+            };
             match summary {
                 Ok(s) => {
                     if let Ok(json) = serde_json::to_vec_pretty(&s) {
@@ -369,17 +439,16 @@ impl Client {
                             &json,
                         );
                     }
-                    Some(Box::new(s))
+                    changes = Some(Box::new(s));
                 }
                 Err(e) => {
                     tracing::warn!(
                         error = e.as_str(),
                         "cannot read the changes since the previous version"
                     );
-                    None
                 }
             }
-        });
+        }
         Ok(Outcome::Updated {
             version: v.latest,
             previous,
@@ -469,15 +538,7 @@ pub async fn run(
     );
     let mut failures = 0u32;
     loop {
-        let c = client.clone();
-        let result = tokio::task::spawn_blocking(move || c.sync_once(unix_now()))
-            .await
-            .unwrap_or_else(|e| {
-                Err(SyncError::Transport {
-                    url: String::new(),
-                    reason: format!("sync task failed: {e}"),
-                })
-            });
+        let result = client.sync_once(unix_now()).await;
         let delay = match result {
             Ok(Outcome::Unchanged { version }) => {
                 failures = 0;
