@@ -21,11 +21,29 @@ async fn main() -> std::io::Result<()> {
         .unwrap_or_else(|| "127.0.0.1:18090".into());
     let listener = tokio::net::TcpListener::bind(&addr).await?;
     println!("listening on http://{}", listener.local_addr()?);
+    // Optional extras, to measure what each of pacwarden's listener features costs:
+    // FLOOR_TIMER=1 (header-read timeout), FLOOR_UPGRADES=1, FLOOR_GRACEFUL=1.
+    let on = |k: &str| std::env::var_os(k).is_some();
+    let (timer, upgrades, graceful) = (
+        on("FLOOR_TIMER"),
+        on("FLOOR_UPGRADES"),
+        on("FLOOR_GRACEFUL"),
+    );
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    if timer {
+        builder
+            .http1()
+            .timer(hyper_util::rt::TokioTimer::new())
+            .header_read_timeout(std::time::Duration::from_secs(10));
+    }
+    let shutdown = hyper_util::server::graceful::GracefulShutdown::new();
     loop {
         let (stream, _) = match listener.accept().await {
             Ok(s) => s,
             Err(_) => continue,
         };
+        let builder = builder.clone();
+        let watcher = graceful.then(|| shutdown.watcher());
         tokio::spawn(async move {
             let svc = service_fn(|_req: Request<hyper::body::Incoming>| async {
                 let mut r = Response::new(Full::new(Bytes::from_static(BODY.as_bytes())));
@@ -33,9 +51,19 @@ async fn main() -> std::io::Result<()> {
                     .insert("content-type", "application/json".parse().expect("static"));
                 Ok::<_, Infallible>(r)
             });
-            let _ = auto::Builder::new(TokioExecutor::new())
-                .serve_connection(TokioIo::new(stream), svc)
-                .await;
+            let io = TokioIo::new(stream);
+            let _ = match (upgrades, watcher) {
+                (true, Some(w)) => {
+                    w.watch(builder.serve_connection_with_upgrades(io, svc).into_owned())
+                        .await
+                }
+                (true, None) => builder.serve_connection_with_upgrades(io, svc).await,
+                (false, Some(w)) => {
+                    w.watch(builder.serve_connection(io, svc).into_owned())
+                        .await
+                }
+                (false, None) => builder.serve_connection(io, svc).await,
+            };
         });
     }
 }
