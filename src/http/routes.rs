@@ -192,9 +192,16 @@ impl Routes {
             return Some(authority.unwrap_or_default());
         }
         let query = req.uri().query().unwrap_or("");
-        let names_host = query_pairs(query)
-            .iter()
-            .any(|(k, _)| k == "host" || k == "ip");
+        // Every /decide passes here: look at the keys without building the pair list.
+        let names_host = if query.contains(['%', '+']) {
+            query_pairs(query)
+                .iter()
+                .any(|(k, _)| k == "host" || k == "ip")
+        } else {
+            query
+                .split('&')
+                .any(|p| matches!(p.split('=').next(), Some("host" | "ip")))
+        };
         if req.uri().path() == "/decide" && names_host {
             return None;
         }
