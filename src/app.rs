@@ -13,17 +13,25 @@ use crate::config::{Loaded, LogConfig, LogFormat};
 use crate::reload::{self, Reloader};
 use crate::state::State;
 
+/// A tokio runtime (one thread per core, or just the caller's), or exit code 1 with the
+/// reason printed.
+pub fn runtime(multi_thread: bool) -> Result<tokio::runtime::Runtime, ExitCode> {
+    let mut builder = if multi_thread {
+        tokio::runtime::Builder::new_multi_thread()
+    } else {
+        tokio::runtime::Builder::new_current_thread()
+    };
+    builder.enable_all().build().map_err(|e| {
+        eprintln!("error: cannot start the runtime: {e}");
+        ExitCode::from(1)
+    })
+}
+
 /// Runs the server until SIGTERM or SIGINT.
 pub fn serve(config_path: Option<PathBuf>, listen: Option<SocketAddr>) -> ExitCode {
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match runtime(true) {
         Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: cannot start the runtime: {e}");
-            return ExitCode::from(1);
-        }
+        Err(code) => return code,
     };
     runtime.block_on(run(config_path, listen))
 }
