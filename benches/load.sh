@@ -6,10 +6,16 @@
 # the same request script (wrk's Lua costs client CPU on this shared machine, so every server
 # gets the same handicap; the floor ignores the path).
 #
-# usage: benches/load.sh [DURATION_SECONDS]    (needs: apt-get install -y wrk nginx)
+# Rounds alternate the three servers so that drift on a shared machine hits them alike; the
+# summary gives the best round of each and the median of the per-round ratios. With `perf`
+# (linux-perf) installed it also measures each server's CPU time per request at a fixed rate,
+# which is steadier than requests/s on a noisy machine.
+#
+# usage: [ROUNDS=3] benches/load.sh [DURATION_SECONDS]    (needs: apt-get install -y wrk nginx)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DUR="${1:-10}"
+ROUNDS="${ROUNDS:-3}"
 THREADS=1          # the machine has 2 cores: one for wrk, one for the server
 CONNS=32
 WORKERS="${WORKERS:-1}"  # tokio workers for pacwarden and the floor; nginx runs one worker
@@ -111,28 +117,71 @@ run() { # name url [script]
   echo "$rps" > "$work/$1.rps"
 }
 
-echo "wrk -t$THREADS -c$CONNS -d${DUR}s on loopback, $(nproc) cores, servers on ${SERVER_CPU:-any cpu} with $WORKERS worker(s)"
-for round in 1 2; do
+echo "wrk -t$THREADS -c$CONNS -d${DUR}s on loopback, $(nproc) cores, servers on ${SERVER_CPU:-any cpu} with $WORKERS worker(s), $ROUNDS rounds"
+for round in $(seq "$ROUNDS"); do
   run "floor-$round" "http://$FLOOR" "$work/paths.lua"
   run "nginx-map-$round" "http://$NGX" "$work/paths.lua"
   run "pacwarden-decide-$round" "http://$PW" "$work/paths.lua"
 done
 run "pacwarden-proxy.pac" "http://$PW/proxy.pac"
-python3 - "$work" <<'PY' | tee "$work/summary.txt"
-import sys
-w = sys.argv[1]
-get = lambda n: max(float(open(f"{w}/{n}-{r}.rps").read()) for r in (1, 2))
-floor, ngx, pw = get("floor"), get("nginx-map"), get("pacwarden-decide")
-print(f"best of 2: floor {floor:.0f}, nginx map {ngx:.0f}, pacwarden /decide {pw:.0f} req/s")
-print(f"pacwarden/floor = {pw / floor:.3f}   pacwarden/nginx = {pw / ngx:.3f}   nginx/floor = {ngx / floor:.3f}")
+python3 - "$work" "$ROUNDS" <<'PY' | tee "$work/summary.txt"
+import sys, statistics
+w, rounds = sys.argv[1], int(sys.argv[2])
+rps = lambda n: [float(open(f"{w}/{n}-{r}.rps").read()) for r in range(1, rounds + 1)]
+floor, ngx, pw = rps("floor"), rps("nginx-map"), rps("pacwarden-decide")
+print(f"best of {rounds}: floor {max(floor):.0f}, nginx map {max(ngx):.0f}, pacwarden /decide {max(pw):.0f} req/s")
+print(f"  pacwarden/floor = {max(pw) / max(floor):.3f}   pacwarden/nginx = {max(pw) / max(ngx):.3f}   nginx/floor = {max(ngx) / max(floor):.3f}")
+med = statistics.median
+print(f"median of {rounds} rounds: floor {med(floor):.0f}, nginx map {med(ngx):.0f}, pacwarden /decide {med(pw):.0f} req/s")
+print(f"  per-round ratios, median: pacwarden/floor = {med([p / f for p, f in zip(pw, floor)]):.3f}"
+      f"   pacwarden/nginx = {med([p / n for p, n in zip(pw, ngx)]):.3f}"
+      f"   nginx/floor = {med([n / f for n, f in zip(ngx, floor)]):.3f}")
+print(f"rate for the fixed-rate runs: {int(med(pw) / 2)}")
 PY
 
-# Latency at half of pacwarden's maximum rate: wrk is closed-loop (always at saturation), so a
+# Latency at half of pacwarden's maximum rate (the median of its rounds: single rounds swing
+# by a quarter on a shared machine): wrk is closed-loop (always at saturation), so a
 # fixed-rate client of our own (examples/paced.rs) sends the same paths on a schedule.
-half=$(awk '/^best of 2/ {print int($(NF-1) / 2)}' "$work/summary.txt")
-echo "fixed rate $half req/s (half of pacwarden's best), $CONNS connections, ${DUR}s:"
+half=$(awk '/^rate for the fixed-rate runs/ {print $NF}' "$work/summary.txt")
+echo "fixed rate $half req/s (half of pacwarden's median maximum), $CONNS connections, ${DUR}s:"
 for s in "floor $FLOOR" "nginx-map $NGX" "pacwarden-decide $PW"; do
   set -- $s
   printf '%-20s ' "$1"
   $CLIENT_CPU target/release/examples/paced "$2" "$half" "$DUR" "$CONNS" "$work/paths.txt"
 done
+
+# Server CPU time per request at the same fixed rate, from the kernel's accounting of each
+# server process (nginx: its worker), rounds alternating.
+if command -v perf >/dev/null && perf stat -e task-clock true >/dev/null 2>&1; then
+  pid_of() { # name
+    case "$1" in
+      floor) pgrep -f "examples/floor $FLOOR" ;;
+      nginx-map) pgrep -P "$(cat "$work/nginx.pid")" | head -1 ;;
+      pacwarden-decide) pgrep -f "pacwarden serve --listen $PW" ;;
+    esac
+  }
+  for round in $(seq "$ROUNDS"); do
+    for s in "floor $FLOOR" "nginx-map $NGX" "pacwarden-decide $PW"; do
+      set -- $s
+      $CLIENT_CPU target/release/examples/paced "$2" "$half" 6 "$CONNS" "$work/paths.txt" > /dev/null &
+      sleep 1
+      perf stat -x, -e task-clock -p "$(pid_of "$1")" -- sleep 4 2>&1 \
+        | awk -F, -v r="$half" '/task-clock/ {printf "%.2f\n", $1 * 1000 / (r * 4)}' > "$work/$1-$round.cpu"
+      wait
+    done
+  done
+  python3 - "$work" "$ROUNDS" "$half" <<'PY'
+import sys, statistics
+w, rounds, rate = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+cpu = lambda n: [float(open(f"{w}/{n}-{r}.cpu").read()) for r in range(1, rounds + 1)]
+floor, ngx, pw = cpu("floor"), cpu("nginx-map"), cpu("pacwarden-decide")
+med = statistics.median
+print(f"server CPU per request at {rate} req/s (µs, median of {rounds}): floor {med(floor):.2f}, "
+      f"nginx map {med(ngx):.2f}, pacwarden /decide {med(pw):.2f}")
+print(f"  rounds: floor {floor}, nginx {ngx}, pacwarden {pw}")
+print(f"  as a throughput ratio (CPU per request, inverted): pacwarden/floor = {med(floor) / med(pw):.3f}"
+      f"   pacwarden/nginx = {med(ngx) / med(pw):.3f}")
+PY
+else
+  echo "(perf not available: skipping the CPU-per-request measurement)"
+fi

@@ -81,10 +81,23 @@ pub fn normalize(input: &str) -> Result<Host, HostError> {
             .map_err(|_| HostError::BadBracketed(input.to_owned()));
     }
     let trimmed = input.strip_suffix('.').unwrap_or(input);
-    if let Ok(ip) = trimmed.parse::<IpAddr>() {
-        return Ok(Host::Ip(ip.to_canonical()));
+    // An IPv4 literal starts with a digit. An IPv6 one has a colon, which no name may have:
+    // names are tried first, and only one refused for a colon gets an address parse.
+    let parse_ip = || {
+        trimmed
+            .parse::<IpAddr>()
+            .map(|ip| Host::Ip(ip.to_canonical()))
+    };
+    if trimmed.as_bytes().first().is_some_and(u8::is_ascii_digit) {
+        if let Ok(ip) = parse_ip() {
+            return Ok(ip);
+        }
     }
-    normalize_name(trimmed, false).map(Host::Name)
+    match normalize_name(trimmed, false) {
+        Ok(name) => Ok(Host::Name(name)),
+        Err(e @ HostError::BadChar { .. }) => parse_ip().map_err(|_| e),
+        Err(e) => Err(e),
+    }
 }
 
 /// Normalises a name, or (with `allow_star`) a catalogue pattern in which `*` may stand for any
@@ -96,13 +109,87 @@ pub(crate) fn normalize_name(name: &str, allow_star: bool) -> Result<String, Hos
     if name.is_empty() {
         return Err(HostError::Empty);
     }
-    let ascii = if name.is_ascii() {
-        name.to_ascii_lowercase()
-    } else {
-        to_punycode(name, allow_star)?
-    };
+    if name.is_ascii() {
+        return lower_ascii_name(name, allow_star);
+    }
+    let ascii = to_punycode(name, allow_star)?;
     validate_ascii_name(&ascii, allow_star)?;
     Ok(ascii)
+}
+
+/// Lowercases and validates an ASCII name — the form nearly every host arrives in, once per
+/// `/decide` — with one table lookup per byte. Gives the same result and the same error as
+/// lowercasing and then calling [`validate_ascii_name`] (a table-driven test holds the two
+/// together).
+fn lower_ascii_name(name: &str, allow_star: bool) -> Result<String, HostError> {
+    if name.len() > MAX_NAME_LEN {
+        return Err(HostError::NameTooLong(name.len()));
+    }
+    let out = name.to_ascii_lowercase();
+    let (mut index, mut start) = (0, 0);
+    // The label's first bad character, reported once the label's length has been checked:
+    // the order `validate_ascii_name` checks in.
+    let mut bad: Option<usize> = None;
+    for (pos, &b) in out.as_bytes().iter().enumerate() {
+        match NAME_CLASS[usize::from(b)] {
+            NAME_CHAR => {}
+            DOT => {
+                check_label(index, pos - start)?;
+                if let Some(at) = bad {
+                    return Err(bad_char(&out, at));
+                }
+                index += 1;
+                start = pos + 1;
+            }
+            STAR if allow_star => {}
+            _ => {
+                bad.get_or_insert(pos);
+            }
+        }
+    }
+    check_label(index, out.len() - start)?;
+    match bad {
+        Some(at) => Err(bad_char(&out, at)),
+        None => Ok(out),
+    }
+}
+
+const BAD: u8 = 0;
+const NAME_CHAR: u8 = 1;
+const DOT: u8 = 2;
+const STAR: u8 = 3;
+
+/// What each byte of a lowercased name is: letters, digits, `-` and `_`; the dot; the star of
+/// a pattern; anything else.
+static NAME_CLASS: [u8; 256] = {
+    let mut t = [BAD; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        t[b] = match c {
+            b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' => NAME_CHAR,
+            b'.' => DOT,
+            b'*' => STAR,
+            _ => BAD,
+        };
+        b += 1;
+    }
+    t
+};
+
+fn bad_char(name: &str, pos: usize) -> HostError {
+    HostError::BadChar {
+        ch: char::from(name.as_bytes()[pos]),
+        pos,
+    }
+}
+
+fn check_label(index: usize, len: usize) -> Result<(), HostError> {
+    match len {
+        0 => Err(HostError::EmptyLabel { index }),
+        len if len > MAX_LABEL_LEN => Err(HostError::LabelTooLong { index, len }),
+        _ => Ok(()),
+    }
 }
 
 /// Converts a Unicode name label by label, so that `*` in a pattern (which UTS-46 would reject)
@@ -242,6 +329,38 @@ mod tests {
         }
         let huge = "a".repeat(100_000);
         assert_eq!(normalize(&huge), Err(HostError::TooLongInput(100_000)));
+    }
+
+    /// The one-pass ASCII path agrees with lowercasing and then validating, errors included.
+    #[test]
+    fn one_pass_agrees_with_validation() {
+        let long_label = "b".repeat(64);
+        let long_name = ["abcdefghi"; 26].join(".");
+        let mut inputs: Vec<String> = [
+            "Outlook.Office365.COM",
+            "a b..c",
+            "a..b c",
+            "a.b c.",
+            "x.*.Example.com",
+            "*",
+            "a\0b.com",
+            "A_B-C.d9",
+            "-.x",
+            "ab.cd:443",
+            "a.b/c",
+        ]
+        .map(String::from)
+        .to_vec();
+        inputs.push(format!("{long_label}.x y"));
+        inputs.push(format!("x y.{long_label}"));
+        inputs.push(long_name);
+        for input in &inputs {
+            for star in [false, true] {
+                let lowered = input.to_ascii_lowercase();
+                let want = validate_ascii_name(&lowered, star).map(|()| lowered.clone());
+                assert_eq!(lower_ascii_name(input, star), want, "{input:?} star={star}");
+            }
+        }
     }
 
     #[test]

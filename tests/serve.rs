@@ -355,6 +355,89 @@ fn raw(addr: SocketAddr, request: &[u8]) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// Reads one response (head and `Content-Length` body) from a keep-alive connection.
+fn read_response(reader: &mut BufReader<TcpStream>) -> std::io::Result<String> {
+    let mut head = String::new();
+    let mut length = 0;
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line)? == 0 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+            length = v.trim().parse().unwrap_or(0);
+        }
+        head.push_str(&line);
+        if line == "\r\n" {
+            break;
+        }
+    }
+    let mut body = vec![0; length];
+    reader.read_exact(&mut body)?;
+    Ok(head)
+}
+
+/// The header-read timeout counts from the connection's accept or its last complete request
+/// head: a head trickled byte by byte is cut off however lively the trickle, an idle
+/// keep-alive connection is closed, and a connection that keeps sending requests lives on.
+#[test]
+fn header_read_timeout_cuts_slow_and_idle_connections_only() {
+    let (cfg, _) =
+        config_with_catalogue("timeout", CAT_A, "[server]\nheader_read_timeout_secs = 1\n");
+    let server = Server::start(&cfg);
+    let request = b"GET /decide?host=www.alpha.example HTTP/1.1\r\nHost: x\r\n\r\n";
+
+    // Busy: a request every 400 ms for 3 s, all on one connection.
+    let busy = TcpStream::connect(server.addr).unwrap();
+    busy.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut busy_reader = BufReader::new(busy.try_clone().unwrap());
+    // Trickle: one byte of a head every 200 ms.
+    let mut trickle = TcpStream::connect(server.addr).unwrap();
+    // Idle: one request, then nothing.
+    let idle = TcpStream::connect(server.addr).unwrap();
+    idle.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    (&idle).write_all(request).unwrap();
+    let mut idle_reader = BufReader::new(idle.try_clone().unwrap());
+    assert!(read_response(&mut idle_reader)
+        .unwrap()
+        .starts_with("HTTP/1.1 200"));
+
+    let started = Instant::now();
+    let mut trickle_cut = None;
+    let mut sent = 0;
+    while started.elapsed() < Duration::from_secs(3) {
+        (&busy).write_all(request).unwrap();
+        let head = read_response(&mut busy_reader).expect("busy connection still served");
+        assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+        for _ in 0..2 {
+            if trickle_cut.is_none() {
+                let byte = request[sent % request.len()..][..1].to_vec();
+                if trickle.write_all(&byte).is_err() {
+                    trickle_cut = Some(started.elapsed());
+                }
+                sent += 1;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+    // The trickle was cut off: a write fails (reset) or, at the latest, a read sees the end.
+    if trickle_cut.is_none() {
+        trickle
+            .set_read_timeout(Some(Duration::from_secs(2)))
+            .unwrap();
+        let mut buf = Vec::new();
+        assert!(
+            trickle.read_to_end(&mut buf).is_ok(),
+            "trickling client still connected after 3 s"
+        );
+    }
+    // The idle connection was closed long ago.
+    let mut rest = Vec::new();
+    let idle_end = idle_reader.read_to_end(&mut rest);
+    assert!(idle_end.is_ok(), "idle connection still open: {idle_end:?}");
+    assert!(rest.is_empty());
+}
+
 #[test]
 fn hostile_requests_get_4xx_or_a_timeout_and_others_are_served() {
     let (cfg, _) =
@@ -414,10 +497,11 @@ fn hostile_requests_get_4xx_or_a_timeout_and_others_are_served() {
         "{reply}"
     );
 
-    // The slow client has been disconnected by now.
+    // The slow client has been disconnected: its read ends (EOF), it does not time out.
     slow.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     let mut buf = Vec::new();
-    let _ = slow.read_to_end(&mut buf);
+    let ended = slow.read_to_end(&mut buf);
+    assert!(ended.is_ok(), "slow client still connected: {ended:?}");
     let text = String::from_utf8_lossy(&buf);
     assert!(
         text.is_empty() || text.starts_with("HTTP/1.1 408"),

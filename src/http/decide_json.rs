@@ -4,6 +4,7 @@
 //! per generation — lazily, on first use — by the same serialiser as every other answer, and
 //! the host is spliced in front of it.
 
+use std::io::Write as _;
 use std::sync::OnceLock;
 
 use crate::catalogue::Category;
@@ -76,18 +77,40 @@ impl DecideJson {
             },
         };
         let tail = slot.get_or_init(|| render(snap, outcome, local, profile));
-        let host = host.to_string();
-        let mut body = Vec::with_capacity(tail.body.len() + host.len() + 12);
-        body.extend_from_slice(b"{\"host\":");
-        // Normalised hosts need no escaping, but the serialiser guarantees it.
-        if serde_json::to_writer(&mut body, &host).is_err() {
-            return None;
+        let mut ip_text = [0u8; 48];
+        let host: &[u8] = match host {
+            Host::Name(name) => name.as_bytes(),
+            Host::Ip(ip) => {
+                let mut w = &mut ip_text[..];
+                write!(w, "{ip}").ok()?;
+                let left = w.len();
+                &ip_text[..ip_text.len() - left]
+            }
+        };
+        // `{"host":"` + host + `"` + tail + newline, allocated once at its exact size, so
+        // that turning it into `Bytes` allocates nothing more.
+        let mut body = Vec::with_capacity(PREFIX.len() + host.len() + 1 + tail.body.len() + 1);
+        body.extend_from_slice(PREFIX);
+        // No early exit, so the check runs branch-free over the bytes.
+        let needs_escaping = host.iter().fold(false, |acc, &b| {
+            acc | !(0x20..0x7f).contains(&b) | (b == b'"') | (b == b'\\')
+        });
+        if !needs_escaping {
+            body.extend_from_slice(host);
+            body.push(b'"');
+        } else {
+            // Normalised hosts never get here; the serialiser covers anything else.
+            body.pop();
+            serde_json::to_writer(&mut body, &String::from_utf8_lossy(host)).ok()?;
         }
         body.extend_from_slice(&tail.body);
         body.push(b'\n');
         Some((body, tail))
     }
 }
+
+/// What every decision JSON starts with.
+const PREFIX: &[u8] = b"{\"host\":\"";
 
 /// Renders a decision for an empty host and keeps what follows the host.
 fn render(snap: &Snapshot, outcome: Outcome, local: Option<Route>, profile: &Profile) -> Tail {

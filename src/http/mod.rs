@@ -1,8 +1,9 @@
 //! The HTTP listener: hyper 1 with hyper-util's auto builder (HTTP/1.1 and h2c), header-read
-//! timeout, head size cap, connection cap, graceful shutdown. No routing decisions here; see
-//! [`routes`].
+//! timeout ([`idle`]), head size cap, connection cap, graceful shutdown. No routing decisions
+//! here; see [`routes`].
 
 pub mod decide_json;
+pub mod idle;
 pub mod routes;
 pub mod tls;
 
@@ -31,10 +32,11 @@ pub async fn serve(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let mut builder = auto::Builder::new(TokioExecutor::new());
+    // hyper's own header-read timeout (on by default once it has a timer) would arm a timer
+    // per request; [`idle`] keeps one per connection instead.
     builder
         .http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(Duration::from_secs(cfg.header_read_timeout_secs))
+        .header_read_timeout(None)
         .max_buf_size(cfg.max_header_bytes.max(8192));
     builder
         .http2()
@@ -44,7 +46,7 @@ pub async fn serve(
     let routes = Arc::new(routes::Routes::new(state.clone(), &cfg));
     let graceful = GracefulShutdown::new();
     let slots = Arc::new(Semaphore::new(cfg.max_connections.max(1)));
-    let handshake_timeout = Duration::from_secs(cfg.header_read_timeout_secs);
+    let head_timeout = Duration::from_secs(cfg.header_read_timeout_secs);
     loop {
         // Wait for a free connection slot before accepting, so excess clients queue in the
         // kernel instead of being accepted and starved.
@@ -68,41 +70,45 @@ pub async fn serve(
             () = stopped(&mut shutdown) => break,
         };
         let routes = routes.clone();
+        let activity = idle::Activity::new();
+        let stamp = activity.clone();
         let svc = service_fn(move |req| {
-            let routes = routes.clone();
-            async move { Ok::<_, std::convert::Infallible>(routes.handle(req, peer)) }
+            let started = std::time::Instant::now();
+            stamp.head_completed(started);
+            let resp = routes.handle(req, peer, started);
+            async move { Ok::<_, std::convert::Infallible>(resp) }
         });
         let watcher = graceful.watcher();
         let builder = builder.clone();
         let tls = tls.clone();
-        tokio::spawn(async move {
+        let conn = tokio::spawn(async move {
             let result = match tls {
                 None => {
                     let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), svc);
                     watcher.watch(conn.into_owned()).await
                 }
-                Some(acceptor) => {
-                    match tokio::time::timeout(handshake_timeout, acceptor.accept(stream)).await {
-                        Ok(Ok(tls_stream)) => {
-                            let conn = builder
-                                .serve_connection_with_upgrades(TokioIo::new(tls_stream), svc);
-                            watcher.watch(conn.into_owned()).await
-                        }
-                        Ok(Err(e)) => {
-                            tracing::debug!(error = %e, %peer, "TLS handshake failed");
-                            Ok(())
-                        }
-                        Err(_) => {
-                            tracing::debug!(%peer, "TLS handshake timed out");
-                            Ok(())
-                        }
+                // The handshake counts against the first head's deadline.
+                Some(acceptor) => match acceptor.accept(stream).await {
+                    Ok(tls_stream) => {
+                        let conn =
+                            builder.serve_connection_with_upgrades(TokioIo::new(tls_stream), svc);
+                        watcher.watch(conn.into_owned()).await
                     }
-                }
+                    Err(e) => {
+                        tracing::debug!(error = %e, %peer, "TLS handshake failed");
+                        Ok(())
+                    }
+                },
             };
             if let Err(e) = result {
                 tracing::debug!(error = %e, %peer, "connection ended with an error");
             }
             drop(permit);
+        });
+        tokio::spawn(async move {
+            if idle::watch(conn, activity, head_timeout).await {
+                tracing::debug!(%peer, "no request head within the timeout; closed");
+            }
         });
     }
     state.start_draining();

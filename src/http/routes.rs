@@ -21,9 +21,11 @@
 use std::borrow::Cow;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Instant;
 
 use bytes::Bytes;
 use http_body_util::Full;
+use hyper::body::Body as _;
 use hyper::body::Incoming;
 use hyper::header::{self, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
@@ -48,7 +50,11 @@ pub struct Routes {
 
 impl Routes {
     pub fn new(state: Arc<State>, cfg: &ServerConfig) -> Routes {
-        let decide_cache = HeaderValue::from_str(&format!("max-age={}", cfg.decide_max_age_secs))
+        // Leaked once per listener so that every answer's copy is a static one: cloning a
+        // shared `HeaderValue` costs two atomic operations per request.
+        let value: &'static str =
+            Box::leak(format!("max-age={}", cfg.decide_max_age_secs).into_boxed_str());
+        let decide_cache = HeaderValue::from_maybe_shared(Bytes::from_static(value.as_bytes()))
             .unwrap_or(HeaderValue::from_static("no-cache"));
         let host_header = header::HeaderName::from_bytes(cfg.decide_host_header.as_bytes())
             .unwrap_or(header::HeaderName::from_static("x-original-host"));
@@ -60,9 +66,9 @@ impl Routes {
         }
     }
 
-    /// Answers one request and records it in the metrics.
-    pub fn handle(&self, req: Request<Incoming>, peer: SocketAddr) -> Resp {
-        let started = std::time::Instant::now();
+    /// Answers one request and records it in the metrics. `started` is when the head was
+    /// complete (the listener takes it anyway for its header-read deadline).
+    pub fn handle(&self, req: Request<Incoming>, peer: SocketAddr, started: Instant) -> Resp {
         let route = match req.uri().path() {
             _ if req.method() == Method::CONNECT => "decide",
             "/decide" => "decide",
@@ -77,7 +83,7 @@ impl Routes {
             p if p.starts_with("/export/") => "export",
             _ => "other",
         };
-        let resp = self.route(route, req, peer);
+        let resp = self.route(route, &req, peer);
         self.state.metrics.request(
             route,
             resp.status().as_u16(),
@@ -116,40 +122,21 @@ impl Routes {
         client
     }
 
-    fn route(&self, route: &'static str, req: Request<Incoming>, peer: SocketAddr) -> Resp {
-        if route == "other" {
-            return error(StatusCode::NOT_FOUND, "no such resource");
+    fn route(&self, route: &'static str, req: &Request<Incoming>, peer: SocketAddr) -> Resp {
+        match route {
+            "other" => return error(StatusCode::NOT_FOUND, "no such resource"),
+            "decide" => return self.decide_route(req),
+            _ => {}
         }
-        if route == "decide" {
-            if let Some(host) = self.authz_host(&req) {
-                // Under /decide/… and for CONNECT the query is the original request's, not
-                // ours; `/decide?profile=…` (nginx) keeps its parameters.
-                let query = match req.uri().path() {
-                    "/decide" if req.method() != Method::CONNECT => req.uri().query(),
-                    _ => None,
-                };
-                return self.decide_authz(query.unwrap_or(""), host);
-            }
-        }
-        if req.method() != Method::GET && req.method() != Method::HEAD {
-            let mut r = error(
-                StatusCode::METHOD_NOT_ALLOWED,
-                "only GET and HEAD are allowed",
-            );
-            r.headers_mut()
-                .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
-            return r;
-        }
-        if has_body(&req) {
-            return error(StatusCode::BAD_REQUEST, "GET requests carry no body");
+        if let Some(refused) = refuse_method_or_body(req) {
+            return refused;
         }
         let mut resp = match route {
-            "decide" => self.decide(req.uri().query().unwrap_or(""), None),
             "healthz" => text(StatusCode::OK, "ok\n"),
             "readyz" if self.state.is_ready() => text(StatusCode::OK, "ready\n"),
             "readyz" => text(StatusCode::SERVICE_UNAVAILABLE, "shutting down\n"),
             "metrics" => self.metrics(),
-            "export" => self.export(&req),
+            "export" => self.export(req),
             "changes" => match self.state.changes() {
                 Some(json) => {
                     let mut r = Response::new(Full::new(json));
@@ -163,14 +150,14 @@ impl Routes {
             },
             "pac" => {
                 let served = self.state.guard();
-                let i = served.profile_for_client(self.client(&req, peer));
-                serve_pac(&served, i, &req)
+                let i = served.profile_for_client(self.client(req, peer));
+                serve_pac(&served, i, req)
             }
             "pac_named" => {
                 let served = self.state.guard();
                 let name = req.uri().path()["/pac/".len()..].trim_end_matches(".pac");
                 match served.profile(name) {
-                    Some(i) => serve_pac(&served, i, &req),
+                    Some(i) => serve_pac(&served, i, req),
                     None => error(StatusCode::NOT_FOUND, "no such profile"),
                 }
             }
@@ -182,55 +169,67 @@ impl Routes {
         resp
     }
 
-    /// When `/decide` is used as an authorization subrequest, the host of the original
-    /// request: for CONNECT its target; under `/decide/…` (Envoy ext_authz's path prefix) or
-    /// for `/decide` without `host=`/`ip=` (nginx auth_request) the configured header, else
-    /// `Host`. `None` for an ordinary query.
-    fn authz_host(&self, req: &Request<Incoming>) -> Option<String> {
+    /// Everything under `/decide`, and CONNECT. An ordinary query names `host=` or `ip=`;
+    /// otherwise the request is an authorization subrequest (nginx `auth_request`, Envoy
+    /// ext_authz) about another request's host: for CONNECT its target; under `/decide/…`
+    /// (Envoy's path prefix, whose query is the original request's) and for `/decide`
+    /// without `host=`/`ip=` (nginx, whose `?profile=…` is kept) the configured header, else
+    /// `Host`. The query is scanned once, without building a list of pairs.
+    fn decide_route(&self, req: &Request<Incoming>) -> Resp {
+        let uri = req.uri();
         if req.method() == Method::CONNECT {
-            let authority = req.uri().authority().map(|a| a.as_str().to_owned());
-            return Some(authority.unwrap_or_default());
+            return self.decide_authz("", uri.authority().map_or("", |a| a.as_str()));
         }
-        let query = req.uri().query().unwrap_or("");
-        // Every /decide passes here: look at the keys without building the pair list.
-        let names_host = if query.contains(['%', '+']) {
-            query_pairs(query)
-                .iter()
-                .any(|(k, _)| k == "host" || k == "ip")
-        } else {
-            query
-                .split('&')
-                .any(|p| matches!(p.split('=').next(), Some("host" | "ip")))
+        if uri.path() != "/decide" {
+            return self.decide_authz("", self.original_host(req));
+        }
+        let query = uri.query().unwrap_or("");
+        let scanned = RawQuery::scan(query);
+        let names_host = match &scanned {
+            Ok(raw) => raw.host.is_some() || raw.ip.is_some(),
+            Err(_) => query_pairs(query).any(|(k, _)| k == "host" || k == "ip"),
         };
-        if req.uri().path() == "/decide" && names_host {
-            return None;
+        if !names_host {
+            return self.decide_authz(query, self.original_host(req));
         }
+        if let Some(refused) = refuse_method_or_body(req) {
+            return refused;
+        }
+        let mut resp = match scanned.and_then(|raw| raw.resolve(None)) {
+            Ok(q) => self.decide(&q),
+            Err(reason) => error(StatusCode::BAD_REQUEST, &reason),
+        };
+        if req.method() == Method::HEAD {
+            *resp.body_mut() = Full::new(Bytes::new());
+        }
+        resp
+    }
+
+    /// The host an authorization subrequest is about: the configured header, else `Host`.
+    fn original_host<'r>(&self, req: &'r Request<Incoming>) -> &'r str {
         let h = req.headers();
-        let value = h
-            .get(&self.host_header)
+        h.get(&self.host_header)
             .or_else(|| h.get(header::HOST))
             .and_then(|v| v.to_str().ok())
-            .unwrap_or("");
-        Some(value.to_owned())
+            .unwrap_or("")
     }
 
     /// `/decide` as an authorization subrequest: 200 allow, 403 deny — and 403 for anything
     /// undecidable, since nginx and Envoy read every other status as a failure of the check.
     /// Any method is accepted (Envoy forwards the original one) and a body is ignored.
-    fn decide_authz(&self, query: &str, authority: String) -> Resp {
-        let host = strip_port(&authority);
-        let mut resp = self.decide(query, Some(host));
+    fn decide_authz(&self, query: &str, authority: &str) -> Resp {
+        let host = strip_port(authority);
+        let mut resp = match RawQuery::scan(query).and_then(|raw| raw.resolve(Some(host))) {
+            Ok(q) => self.decide(&q),
+            Err(reason) => error(StatusCode::BAD_REQUEST, &reason),
+        };
         if resp.status() == StatusCode::BAD_REQUEST {
             *resp.status_mut() = StatusCode::FORBIDDEN;
         }
         resp
     }
 
-    fn decide(&self, query: &str, host: Option<&str>) -> Resp {
-        let q = match DecideQuery::parse(query, host) {
-            Ok(q) => q,
-            Err(reason) => return error(StatusCode::BAD_REQUEST, &reason),
-        };
+    fn decide(&self, q: &DecideQuery) -> Resp {
         let served = self.state.guard();
         let index = match q.profile.as_deref() {
             None => served.default_profile,
@@ -397,37 +396,100 @@ fn serve_pac(served: &crate::state::Served, profile: usize, req: &Request<Incomi
     r
 }
 
-/// A request with a body: a declared length above zero, or chunked transfer.
-fn has_body(req: &Request<Incoming>) -> bool {
-    let h = req.headers();
-    h.contains_key(header::TRANSFER_ENCODING)
-        || h.get(header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.trim() != "0")
+/// 405 for a method other than GET and HEAD, 400 for a request with a body (a declared
+/// length above zero, or chunked transfer: hyper's body is then not known to be empty).
+fn refuse_method_or_body(req: &Request<Incoming>) -> Option<Resp> {
+    if req.method() != Method::GET && req.method() != Method::HEAD {
+        let mut r = error(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "only GET and HEAD are allowed",
+        );
+        r.headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
+        return Some(r);
+    }
+    if !req.body().is_end_stream() {
+        return Some(error(StatusCode::BAD_REQUEST, "GET requests carry no body"));
+    }
+    None
 }
 
 /// `application/x-www-form-urlencoded` pairs. A query with nothing encoded (no `%`, no `+`),
 /// the usual case, is split in place; anything else goes through `form_urlencoded`. Both
 /// skip empty pieces and read a piece without `=` as a name with an empty value.
-fn query_pairs(query: &str) -> Vec<(Cow<'_, str>, Cow<'_, str>)> {
-    if query.bytes().any(|b| b == b'%' || b == b'+') {
-        return form_urlencoded::parse(query.as_bytes()).collect();
+fn query_pairs(query: &str) -> Pairs<'_> {
+    Pairs::Plain(query)
+}
+
+/// The iterator of [`query_pairs`]; an enum rather than a box, since every `/decide` makes
+/// one. `Plain` holds the rest of the query still to split; at the first `%` or `+` the rest
+/// is handed to `form_urlencoded`.
+enum Pairs<'a> {
+    Plain(&'a str),
+    Encoded(form_urlencoded::Parse<'a>),
+}
+
+impl<'a> Iterator for Pairs<'a> {
+    type Item = (Cow<'a, str>, Cow<'a, str>);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            let rest: &'a str = match self {
+                Pairs::Encoded(parse) => return parse.next(),
+                Pairs::Plain(rest) => rest,
+            };
+            if rest.is_empty() {
+                return None;
+            }
+            // One pass over the piece: its end, its first `=`, and whether anything in it
+            // is encoded. (A byte loop: pieces are a few bytes long, shorter than what a
+            // memchr call per delimiter costs.)
+            let (mut end, mut eq) = (rest.len(), None);
+            for (i, b) in rest.bytes().enumerate() {
+                match b {
+                    b'&' => {
+                        end = i;
+                        break;
+                    }
+                    b'=' if eq.is_none() => eq = Some(i),
+                    b'%' | b'+' => {
+                        *self = Pairs::Encoded(form_urlencoded::parse(rest.as_bytes()));
+                        break;
+                    }
+                    _ => {}
+                }
+            }
+            let Pairs::Plain(slot) = self else {
+                continue;
+            };
+            let (piece, tail) = rest.split_at(end);
+            *slot = tail.get(1..).unwrap_or("");
+            if piece.is_empty() {
+                continue;
+            }
+            return Some(match eq {
+                Some(eq) => (Cow::Borrowed(&piece[..eq]), Cow::Borrowed(&piece[eq + 1..])),
+                None => (Cow::Borrowed(piece), Cow::Borrowed("")),
+            });
+        }
     }
-    query
-        .split('&')
-        .filter(|piece| !piece.is_empty())
-        .map(|piece| match piece.split_once('=') {
-            Some((k, v)) => (Cow::Borrowed(k), Cow::Borrowed(v)),
-            None => (Cow::Borrowed(piece), Cow::Borrowed("")),
-        })
-        .collect()
+}
+
+/// The parameters of `/decide` as given, each at most once and none unknown.
+#[derive(Default)]
+struct RawQuery<'a> {
+    host: Option<Cow<'a, str>>,
+    ip: Option<Cow<'a, str>>,
+    port: Option<Cow<'a, str>>,
+    proto: Option<Cow<'a, str>>,
+    profile: Option<Cow<'a, str>>,
 }
 
 /// The parameters of `/decide`, validated.
-struct DecideQuery {
+struct DecideQuery<'a> {
     host: host::Host,
     port: Option<PortQuery>,
-    profile: Option<String>,
+    profile: Option<Cow<'a, str>>,
 }
 
 /// The host of an authority (`host`, `host:port`, `[v6]:port`, or a bare IPv6 literal).
@@ -442,17 +504,16 @@ fn strip_port(authority: &str) -> &str {
     }
 }
 
-impl DecideQuery {
-    /// `fallback` is the host of an authorization subrequest, used when the query names none.
-    fn parse(query: &str, fallback: Option<&str>) -> Result<DecideQuery, String> {
-        let (mut host, mut ip, mut port, mut proto, mut profile) = (None, None, None, None, None);
+impl<'a> RawQuery<'a> {
+    fn scan(query: &'a str) -> Result<RawQuery<'a>, String> {
+        let mut raw = RawQuery::default();
         for (k, v) in query_pairs(query) {
             let slot = match k.as_ref() {
-                "host" => &mut host,
-                "ip" => &mut ip,
-                "port" => &mut port,
-                "proto" => &mut proto,
-                "profile" => &mut profile,
+                "host" => &mut raw.host,
+                "ip" => &mut raw.ip,
+                "port" => &mut raw.port,
+                "proto" => &mut raw.proto,
+                "profile" => &mut raw.profile,
                 other => {
                     let shown: String = other.chars().take(40).collect();
                     return Err(format!(
@@ -463,9 +524,14 @@ impl DecideQuery {
             if slot.is_some() {
                 return Err(format!("parameter {k:?} given more than once"));
             }
-            *slot = Some(v.into_owned());
+            *slot = Some(v);
         }
-        let host = match (host, ip) {
+        Ok(raw)
+    }
+
+    /// `fallback` is the host of an authorization subrequest, used when the query names none.
+    fn resolve(self, fallback: Option<&str>) -> Result<DecideQuery<'a>, String> {
+        let host = match (self.host, self.ip) {
             (Some(h), None) => host::normalize(&h).map_err(|e| format!("bad host: {e}"))?,
             (None, Some(i)) => match host::normalize(&i) {
                 Ok(h @ host::Host::Ip(_)) => h,
@@ -478,11 +544,11 @@ impl DecideQuery {
                 None => return Err("missing parameter host (or ip)".into()),
             },
         };
-        let proto: Proto = match proto {
+        let proto: Proto = match self.proto {
             None => Proto::Tcp,
             Some(p) => p.parse()?,
         };
-        let port = match port {
+        let port = match self.port {
             None => None,
             Some(p) => match p.parse::<u16>() {
                 Ok(n) if n > 0 => Some(PortQuery { proto, port: n }),
@@ -492,7 +558,7 @@ impl DecideQuery {
         Ok(DecideQuery {
             host,
             port,
-            profile,
+            profile: self.profile,
         })
     }
 }
@@ -641,12 +707,15 @@ mod tests {
             "",
             "=x",
             "host=a.com;b",
+            "host=a.com&ip=%31.2.3.4",
+            "a+b=c&d",
+            "x=1&&y=%zz&host=q&",
+            "host=%41%2e&port=1+2",
         ] {
             let slow: Vec<(String, String)> = form_urlencoded::parse(q.as_bytes())
                 .map(|(k, v)| (k.into_owned(), v.into_owned()))
                 .collect();
             let fast: Vec<(String, String)> = query_pairs(q)
-                .into_iter()
                 .map(|(k, v)| (k.into_owned(), v.into_owned()))
                 .collect();
             assert_eq!(fast, slow, "{q:?}");
@@ -669,8 +738,12 @@ mod tests {
 
     #[test]
     fn decide_query_validation() {
-        let ok =
-            |q: &str| DecideQuery::parse(q, None).map(|d| (d.host.to_string(), d.port, d.profile));
+        fn parse(q: &str) -> Result<DecideQuery<'_>, String> {
+            RawQuery::scan(q).and_then(|raw| raw.resolve(None))
+        }
+        let ok = |q: &str| {
+            parse(q).map(|d| (d.host.to_string(), d.port, d.profile.map(Cow::into_owned)))
+        };
         assert_eq!(
             ok("host=Outlook.Office365.com.").unwrap().0,
             "outlook.office365.com"
@@ -702,7 +775,7 @@ mod tests {
             ("host=a.com&port=99999", "bad port"),
             ("host=a.com&proto=sctp", "neither tcp nor udp"),
         ] {
-            let err = DecideQuery::parse(q, None).err().unwrap_or_default();
+            let err = parse(q).err().unwrap_or_default();
             assert!(err.contains(reason), "{q}: {err:?}");
             assert!(!err.contains('\n'));
         }
