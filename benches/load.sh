@@ -164,10 +164,11 @@ if command -v perf >/dev/null && perf stat -e task-clock true >/dev/null 2>&1; t
     for s in "floor $FLOOR" "nginx-map $NGX" "pacwarden-decide $PW"; do
       set -- $s
       $CLIENT_CPU target/release/examples/paced "$2" "$half" 6 "$CONNS" "$work/paths.txt" > /dev/null &
+      client=$!
       sleep 1
       perf stat -x, -e task-clock -p "$(pid_of "$1")" -- sleep 4 2>&1 \
         | awk -F, -v r="$half" '/task-clock/ {printf "%.2f\n", $1 * 1000 / (r * 4)}' > "$work/$1-$round.cpu"
-      wait
+      wait "$client"
     done
   done
   python3 - "$work" "$ROUNDS" "$half" <<'PY'

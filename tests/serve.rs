@@ -329,11 +329,28 @@ fn listen_address_from_the_environment_and_json_logs() {
 
 #[test]
 fn sigterm_stops_gracefully() {
-    let (cfg, _) = config_with_catalogue("term", CAT_A, "");
+    let (cfg, _) = config_with_catalogue("term", CAT_A, "[server]\nshutdown_grace_secs = 30\n");
     let mut server = Server::start(&cfg);
     assert_eq!(get(&server.url("/healthz")).status, 200);
+    // A keep-alive connection idle at the signal is closed at once — not at its header-read
+    // deadline (10 s) nor at the end of the grace period.
+    let idle = TcpStream::connect(server.addr).unwrap();
+    idle.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    (&idle)
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let mut idle_reader = BufReader::new(idle.try_clone().unwrap());
+    assert!(read_response(&mut idle_reader)
+        .unwrap()
+        .starts_with("HTTP/1.1 200"));
+    let signalled = Instant::now();
     server.signal("-TERM");
     server.wait_log("shutting down");
+    let mut rest = Vec::new();
+    let closed = idle_reader.read_to_end(&mut rest);
+    assert!(closed.is_ok(), "idle connection still open: {closed:?}");
+    server.wait_log("all connections closed");
+    assert!(signalled.elapsed() < Duration::from_secs(5));
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
         if let Some(status) = server.child.try_wait().unwrap() {

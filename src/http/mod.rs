@@ -1,11 +1,11 @@
-//! The HTTP listener: hyper 1 with hyper-util's auto builder (HTTP/1.1 and h2c), header-read
-//! timeout ([`idle`]), head size cap, connection cap, graceful shutdown. No routing decisions
-//! here; see [`routes`].
+//! The HTTP listener: hyper 1 with hyper-util's auto builder (HTTP/1.1 and h2c), head size
+//! cap, connection cap; the header-read timeout and graceful shutdown reach each connection
+//! through its [`watchdog`]. No routing decisions here; see [`routes`].
 
 pub mod decide_json;
-pub mod idle;
 pub mod routes;
 pub mod tls;
+pub mod watchdog;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,9 +13,8 @@ use std::time::Duration;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
-use tokio::sync::{watch, Semaphore};
+use tokio::sync::{oneshot, watch, Semaphore};
 use tokio_rustls::TlsAcceptor;
 
 use crate::config::ServerConfig;
@@ -33,7 +32,7 @@ pub async fn serve(
 ) {
     let mut builder = auto::Builder::new(TokioExecutor::new());
     // hyper's own header-read timeout (on by default once it has a timer) would arm a timer
-    // per request; [`idle`] keeps one per connection instead.
+    // per request; the [`watchdog`] keeps one per connection instead.
     builder
         .http1()
         .header_read_timeout(None)
@@ -44,7 +43,6 @@ pub async fn serve(
         .max_concurrent_streams(256)
         .max_header_list_size(cfg.max_header_bytes as u32);
     let routes = Arc::new(routes::Routes::new(state.clone(), &cfg));
-    let graceful = GracefulShutdown::new();
     let slots = Arc::new(Semaphore::new(cfg.max_connections.max(1)));
     let head_timeout = Duration::from_secs(cfg.header_read_timeout_secs);
     loop {
@@ -70,7 +68,7 @@ pub async fn serve(
             () = stopped(&mut shutdown) => break,
         };
         let routes = routes.clone();
-        let activity = idle::Activity::new();
+        let activity = watchdog::Activity::new();
         let stamp = activity.clone();
         let svc = service_fn(move |req| {
             let started = std::time::Instant::now();
@@ -78,21 +76,21 @@ pub async fn serve(
             let resp = routes.handle(req, peer, started);
             async move { Ok::<_, std::convert::Infallible>(resp) }
         });
-        let watcher = graceful.watcher();
+        let (stop_tx, stop_rx) = oneshot::channel();
         let builder = builder.clone();
         let tls = tls.clone();
         let conn = tokio::spawn(async move {
             let result = match tls {
                 None => {
                     let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), svc);
-                    watcher.watch(conn.into_owned()).await
+                    watchdog::serve_until_stopped(conn, stop_rx).await
                 }
                 // The handshake counts against the first head's deadline.
                 Some(acceptor) => match acceptor.accept(stream).await {
                     Ok(tls_stream) => {
                         let conn =
                             builder.serve_connection_with_upgrades(TokioIo::new(tls_stream), svc);
-                        watcher.watch(conn.into_owned()).await
+                        watchdog::serve_until_stopped(conn, stop_rx).await
                     }
                     Err(e) => {
                         tracing::debug!(error = %e, %peer, "TLS handshake failed");
@@ -105,16 +103,20 @@ pub async fn serve(
             }
             drop(permit);
         });
+        let shutdown = shutdown.clone();
         tokio::spawn(async move {
-            if idle::watch(conn, activity, head_timeout).await {
+            let ended = watchdog::watch(conn, activity, head_timeout, shutdown, stop_tx).await;
+            if ended == watchdog::Ended::TimedOut {
                 tracing::debug!(%peer, "no request head within the timeout; closed");
             }
         });
     }
     state.start_draining();
     tracing::info!("shutting down: no new connections, draining in-flight requests");
+    // Every connection holds a slot until it ends: all slots free means all closed.
+    let all = u32::try_from(cfg.max_connections.max(1)).unwrap_or(u32::MAX);
     tokio::select! {
-        () = graceful.shutdown() => tracing::info!("all connections closed"),
+        _ = slots.acquire_many(all) => tracing::info!("all connections closed"),
         () = tokio::time::sleep(Duration::from_secs(cfg.shutdown_grace_secs)) => {
             tracing::warn!("shutdown grace period over; closing remaining connections");
         }
