@@ -201,7 +201,9 @@ pub struct ServerConfig {
     pub listen: SocketAddr,
     /// `Cache-Control: max-age` on `/decide` answers, so proxies can cache them.
     pub decide_max_age_secs: u64,
-    /// A client that has not sent its request headers within this time is disconnected.
+    /// A connection that has not completed a request head within this time of connecting
+    /// (TLS handshake included) or of its previous head is closed: slow or trickled heads
+    /// and idle keep-alive connections alike.
     pub header_read_timeout_secs: u64,
     /// Largest request head (request line and headers) accepted.
     pub max_header_bytes: usize,
