@@ -128,7 +128,7 @@ fn real_catalogue(c: &mut Criterion) {
     for set in &cat.sets {
         for h in &set.hosts {
             let name = h.pattern.to_string().replace('*', "x");
-            hosts.push(host::normalize(&name).unwrap());
+            hosts.push(host::normalize(&name).unwrap().into_owned());
         }
         for n in &set.prefixes {
             hosts.push(Host::Ip(n.network()));
@@ -145,7 +145,11 @@ fn real_catalogue(c: &mut Criterion) {
         .cloned()
         .collect();
     let misses: Vec<Host> = (0..256)
-        .map(|i| host::normalize(&format!("www{i}.example{i}.com")).unwrap())
+        .map(|i| {
+            host::normalize(&format!("www{i}.example{i}.com"))
+                .unwrap()
+                .into_owned()
+        })
         .collect();
     let snap = Snapshot::compile(cat.clone(), 1);
     let profile = Profile::default();

@@ -12,6 +12,7 @@
 //! * empty labels, labels over 63 octets, names over 253 octets and characters outside
 //!   letters, digits, `-` and `_` are refused with a one-line reason.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::net::{IpAddr, Ipv6Addr};
 
@@ -24,15 +25,28 @@ pub const MAX_LABEL_LEN: usize = 63;
 const MAX_INPUT_LEN: usize = 1024;
 
 /// A normalised destination: a DNS name in canonical ASCII form, or an IP address.
+///
+/// The name borrows the input when the input already was canonical (the usual case for a
+/// `/decide` query), so normalising it allocates nothing; [`Host::into_owned`] detaches it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum Host {
+pub enum Host<'a> {
     /// Lowercase ASCII name without trailing dot, labels validated.
-    Name(String),
+    Name(Cow<'a, str>),
     /// Canonical address (IPv4-mapped IPv6 already turned into IPv4).
     Ip(IpAddr),
 }
 
-impl fmt::Display for Host {
+impl Host<'_> {
+    /// The same host, no longer borrowing the text it was normalised from.
+    pub fn into_owned(self) -> Host<'static> {
+        match self {
+            Host::Name(n) => Host::Name(Cow::Owned(n.into_owned())),
+            Host::Ip(ip) => Host::Ip(ip),
+        }
+    }
+}
+
+impl fmt::Display for Host<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Host::Name(n) => f.write_str(n),
@@ -64,7 +78,7 @@ pub enum HostError {
 }
 
 /// Normalises a host name or IP literal (see the module docs for the rules).
-pub fn normalize(input: &str) -> Result<Host, HostError> {
+pub fn normalize(input: &str) -> Result<Host<'_>, HostError> {
     if input.is_empty() {
         return Err(HostError::Empty);
     }
@@ -105,7 +119,7 @@ pub fn normalize(input: &str) -> Result<Host, HostError> {
 ///
 /// Shared by [`normalize`] and the catalogue's pattern parser so a pattern and the hosts it is
 /// meant to match can never be normalised differently.
-pub(crate) fn normalize_name(name: &str, allow_star: bool) -> Result<String, HostError> {
+pub(crate) fn normalize_name(name: &str, allow_star: bool) -> Result<Cow<'_, str>, HostError> {
     if name.is_empty() {
         return Err(HostError::Empty);
     }
@@ -114,29 +128,31 @@ pub(crate) fn normalize_name(name: &str, allow_star: bool) -> Result<String, Hos
     }
     let ascii = to_punycode(name, allow_star)?;
     validate_ascii_name(&ascii, allow_star)?;
-    Ok(ascii)
+    Ok(Cow::Owned(ascii))
 }
 
 /// Lowercases and validates an ASCII name — the form nearly every host arrives in, once per
-/// `/decide` — with one table lookup per byte. Gives the same result and the same error as
-/// lowercasing and then calling [`validate_ascii_name`] (a table-driven test holds the two
-/// together).
-fn lower_ascii_name(name: &str, allow_star: bool) -> Result<String, HostError> {
+/// `/decide` — with one table lookup per byte, copying it only if it has upper-case letters.
+/// Gives the same result and the same error as lowercasing and then calling
+/// [`validate_ascii_name`] (a table-driven test holds the two together).
+fn lower_ascii_name(name: &str, allow_star: bool) -> Result<Cow<'_, str>, HostError> {
     if name.len() > MAX_NAME_LEN {
         return Err(HostError::NameTooLong(name.len()));
     }
-    let out = name.to_ascii_lowercase();
     let (mut index, mut start) = (0, 0);
     // The label's first bad character, reported once the label's length has been checked:
-    // the order `validate_ascii_name` checks in.
+    // the order `validate_ascii_name` checks in. (Bad characters are never letters, so the
+    // input's byte is the lowercased name's.)
     let mut bad: Option<usize> = None;
-    for (pos, &b) in out.as_bytes().iter().enumerate() {
+    let mut upper = false;
+    for (pos, &b) in name.as_bytes().iter().enumerate() {
         match NAME_CLASS[usize::from(b)] {
             NAME_CHAR => {}
+            UPPER => upper = true,
             DOT => {
                 check_label(index, pos - start)?;
                 if let Some(at) = bad {
-                    return Err(bad_char(&out, at));
+                    return Err(bad_char(name, at));
                 }
                 index += 1;
                 start = pos + 1;
@@ -147,10 +163,11 @@ fn lower_ascii_name(name: &str, allow_star: bool) -> Result<String, HostError> {
             }
         }
     }
-    check_label(index, out.len() - start)?;
+    check_label(index, name.len() - start)?;
     match bad {
-        Some(at) => Err(bad_char(&out, at)),
-        None => Ok(out),
+        Some(at) => Err(bad_char(name, at)),
+        None if upper => Ok(Cow::Owned(name.to_ascii_lowercase())),
+        None => Ok(Cow::Borrowed(name)),
     }
 }
 
@@ -158,9 +175,10 @@ const BAD: u8 = 0;
 const NAME_CHAR: u8 = 1;
 const DOT: u8 = 2;
 const STAR: u8 = 3;
+const UPPER: u8 = 4;
 
-/// What each byte of a lowercased name is: letters, digits, `-` and `_`; the dot; the star of
-/// a pattern; anything else.
+/// What each byte of a name is: lower-case letters, digits, `-` and `_`; upper-case letters
+/// (valid once lowercased); the dot; the star of a pattern; anything else.
 static NAME_CLASS: [u8; 256] = {
     let mut t = [BAD; 256];
     let mut b = 0;
@@ -168,6 +186,7 @@ static NAME_CLASS: [u8; 256] = {
         let c = b as u8;
         t[b] = match c {
             b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' => NAME_CHAR,
+            b'A'..=b'Z' => UPPER,
             b'.' => DOT,
             b'*' => STAR,
             _ => BAD,
@@ -254,17 +273,17 @@ fn validate_ascii_name(name: &str, allow_star: bool) -> Result<(), HostError> {
 mod tests {
     use super::*;
 
-    fn name(s: &str) -> Host {
-        Host::Name(s.to_owned())
+    fn name(s: &str) -> Host<'static> {
+        Host::Name(Cow::Owned(s.to_owned()))
     }
-    fn ip(s: &str) -> Host {
+    fn ip(s: &str) -> Host<'static> {
         Host::Ip(s.parse().unwrap())
     }
 
     #[test]
     fn accepted_forms() {
         let long_label = "a".repeat(63);
-        let cases: &[(&str, Host)] = &[
+        let cases: &[(&str, Host<'static>)] = &[
             ("Outlook.Office365.COM", name("outlook.office365.com")),
             ("outlook.office365.com.", name("outlook.office365.com")),
             ("_ldap._tcp.example.com", name("_ldap._tcp.example.com")),
@@ -358,9 +377,20 @@ mod tests {
             for star in [false, true] {
                 let lowered = input.to_ascii_lowercase();
                 let want = validate_ascii_name(&lowered, star).map(|()| lowered.clone());
-                assert_eq!(lower_ascii_name(input, star), want, "{input:?} star={star}");
+                let got = lower_ascii_name(input, star).map(Cow::into_owned);
+                assert_eq!(got, want, "{input:?} star={star}");
             }
         }
+    }
+
+    /// A name that is already canonical is borrowed, not copied; any other is copied once.
+    #[test]
+    fn canonical_names_are_borrowed() {
+        let borrowed = |s: &str| matches!(normalize(s), Ok(Host::Name(Cow::Borrowed(_))));
+        assert!(borrowed("outlook.office365.com"));
+        assert!(borrowed("outlook.office365.com."));
+        assert!(!borrowed("Outlook.office365.com"));
+        assert!(!borrowed("bücher.de"));
     }
 
     #[test]
@@ -394,8 +424,8 @@ mod props {
         #[test]
         fn normalize_never_panics_and_is_idempotent(s in "\\PC{0,80}|[a-zA-Z0-9._:\\[\\]-]{0,80}") {
             if let Ok(h) = normalize(&s) {
-                let again = normalize(&h.to_string());
-                prop_assert_eq!(again, Ok(h));
+                let text = h.to_string();
+                prop_assert_eq!(normalize(&text), Ok(h));
             }
         }
     }

@@ -123,7 +123,7 @@ mod tests {
     #[test]
     fn local_routes() {
         let p = Profile::type2();
-        let h = |s: &str| crate::host::normalize(s).unwrap();
+        let h = |s: &str| crate::host::normalize(s).unwrap().into_owned();
         assert_eq!(p.local_route(&h("intranet")), Some(Route::Direct));
         assert_eq!(p.local_route(&h("10.1.2.3")), Some(Route::Direct));
         assert_eq!(p.local_route(&h("100.64.0.1")), Some(Route::Direct));

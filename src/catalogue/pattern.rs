@@ -38,7 +38,7 @@ impl HostPattern {
         if trimmed.parse::<std::net::IpAddr>().is_ok() {
             return Err(PatternError::IpLiteral(text.to_owned()));
         }
-        let norm = host::normalize_name(trimmed, true)?;
+        let norm = host::normalize_name(trimmed, true)?.into_owned();
         if !norm.contains('*') {
             return Ok(HostPattern::Exact(norm));
         }

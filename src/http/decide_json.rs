@@ -5,6 +5,7 @@
 //! the host is spliced in front of it.
 
 use std::io::Write as _;
+use std::net::{IpAddr, Ipv4Addr};
 use std::sync::OnceLock;
 
 use crate::catalogue::Category;
@@ -80,6 +81,10 @@ impl DecideJson {
         let mut ip_text = [0u8; 48];
         let host: &[u8] = match host {
             Host::Name(name) => name.as_bytes(),
+            Host::Ip(IpAddr::V4(ip)) => {
+                let n = dotted(*ip, &mut ip_text);
+                &ip_text[..n]
+            }
             Host::Ip(ip) => {
                 let mut w = &mut ip_text[..];
                 write!(w, "{ip}").ok()?;
@@ -109,6 +114,30 @@ impl DecideJson {
     }
 }
 
+/// Writes `ip` in dotted decimal at the start of `out` and returns its length: the same text
+/// as `Display`, without the formatting machinery, which costs more than the rest of the
+/// splice.
+fn dotted(ip: Ipv4Addr, out: &mut [u8; 48]) -> usize {
+    let mut n = 0;
+    for (i, o) in ip.octets().into_iter().enumerate() {
+        if i > 0 {
+            out[n] = b'.';
+            n += 1;
+        }
+        if o >= 100 {
+            out[n] = b'0' + o / 100;
+            n += 1;
+        }
+        if o >= 10 {
+            out[n] = b'0' + o / 10 % 10;
+            n += 1;
+        }
+        out[n] = b'0' + o % 10;
+        n += 1;
+    }
+    n
+}
+
 /// What every decision JSON starts with.
 const PREFIX: &[u8] = b"{\"host\":\"";
 
@@ -132,6 +161,19 @@ fn render(snap: &Snapshot, outcome: Outcome, local: Option<Route>, profile: &Pro
 mod tests {
     use super::*;
     use crate::catalogue::{load_sources, Placeholders, SourceSpec};
+
+    /// Dotted decimal as `Display` writes it, for every value in every position.
+    #[test]
+    fn dotted_matches_display() {
+        let mut buf = [0u8; 48];
+        for v in 0..=255u8 {
+            for ip in [[v, 0, 0, 0], [1, v, 2, 3], [255, 10, v, 9], [0, 99, 100, v]] {
+                let ip = Ipv4Addr::from(ip);
+                let n = dotted(ip, &mut buf);
+                assert_eq!(std::str::from_utf8(&buf[..n]), Ok(ip.to_string().as_str()));
+            }
+        }
+    }
 
     /// Every spliced answer equals the serialised decision, byte for byte.
     #[test]
