@@ -195,6 +195,10 @@ mod tests {
         let snap = Snapshot::compile(cat, 3);
         let profiles = [Profile::type1(), Profile::type2()];
         let cache = DecideJson::new(&snap, profiles.len());
+        // Names no normaliser would pass, to cover the escaping branch.
+        let odd = [
+            "a\"b.com", "a\\b", "a\u{1}b", "a\u{7f}b", "\u{1f}", "~ok", "é.de",
+        ];
         for (i, profile) in profiles.iter().enumerate() {
             for h in &hosts {
                 let host = crate::host::normalize(h).unwrap();
@@ -207,6 +211,13 @@ mod tests {
                     String::from_utf8_lossy(&want)
                 );
                 assert_eq!((tail.verdict, tail.category), (d.decision, d.category));
+            }
+            for name in odd {
+                let host = Host::Name(name.into());
+                let (body, _) = cache.answer(&snap, i, profile, &host).unwrap();
+                let mut want = serde_json::to_vec(&snap.decide(&host, None, profile)).unwrap();
+                want.push(b'\n');
+                assert_eq!(body, want, "{name:?}");
             }
         }
     }
