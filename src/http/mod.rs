@@ -73,7 +73,7 @@ pub async fn serve(
         let svc = service_fn(move |req| {
             let started = std::time::Instant::now();
             stamp.head_completed(started);
-            let resp = routes.handle(req, peer, started);
+            let resp = routes.handle(&req, peer, started);
             async move { Ok::<_, std::convert::Infallible>(resp) }
         });
         let (stop_tx, stop_rx) = oneshot::channel();

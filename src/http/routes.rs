@@ -68,7 +68,7 @@ impl Routes {
 
     /// Answers one request and records it in the metrics. `started` is when the head was
     /// complete (the listener takes it anyway for its header-read deadline).
-    pub fn handle(&self, req: Request<Incoming>, peer: SocketAddr, started: Instant) -> Resp {
+    pub fn handle(&self, req: &Request<Incoming>, peer: SocketAddr, started: Instant) -> Resp {
         let route = match req.uri().path() {
             _ if req.method() == Method::CONNECT => "decide",
             "/decide" => "decide",
@@ -83,7 +83,7 @@ impl Routes {
             p if p.starts_with("/export/") => "export",
             _ => "other",
         };
-        let resp = self.route(route, &req, peer);
+        let resp = self.route(route, req, peer);
         self.state.metrics.request(
             route,
             resp.status().as_u16(),
