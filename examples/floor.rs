@@ -36,6 +36,10 @@ async fn main() -> std::io::Result<()> {
             .timer(hyper_util::rt::TokioTimer::new())
             .header_read_timeout(std::time::Duration::from_secs(10));
     }
+    if on("FLOOR_ARMED") {
+        // One far-off timer, as any server with a timeout has armed.
+        tokio::spawn(tokio::time::sleep(std::time::Duration::from_secs(86_400)));
+    }
     let shutdown = hyper_util::server::graceful::GracefulShutdown::new();
     loop {
         let (stream, _) = match listener.accept().await {

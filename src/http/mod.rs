@@ -22,13 +22,15 @@ use crate::state::State;
 
 /// Serves until `shutdown` turns true, then stops accepting, marks the state as draining and
 /// gives in-flight requests up to the configured grace period. With `tls`, every connection
-/// is a TLS handshake first (bounded by the header-read timeout).
+/// is a TLS handshake first (bounded by the header-read timeout). Connection watchdogs run on
+/// `timers`, so that no timer is armed on the runtime serving requests.
 pub async fn serve(
     listener: TcpListener,
     tls: Option<TlsAcceptor>,
     state: Arc<State>,
     cfg: ServerConfig,
     mut shutdown: watch::Receiver<bool>,
+    timers: tokio::runtime::Handle,
 ) {
     let mut builder = auto::Builder::new(TokioExecutor::new());
     // hyper's own header-read timeout (on by default once it has a timer) would arm a timer
@@ -104,7 +106,7 @@ pub async fn serve(
             drop(permit);
         });
         let shutdown = shutdown.clone();
-        tokio::spawn(async move {
+        timers.spawn(async move {
             let ended = watchdog::watch(conn, activity, head_timeout, shutdown, stop_tx).await;
             if ended == watchdog::Ended::TimedOut {
                 tracing::debug!(%peer, "no request head within the timeout; closed");
