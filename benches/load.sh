@@ -8,8 +8,8 @@
 #
 # Rounds alternate the three servers so that drift on a shared machine hits them alike; the
 # summary gives the best round of each and the median of the per-round ratios. With `perf`
-# (linux-perf) installed it also measures each server's CPU time per request at a fixed rate,
-# which is steadier than requests/s on a noisy machine.
+# (linux-perf) installed it also measures each server's CPU time per request, two servers
+# loaded at the same time, which is far steadier than requests/s on a noisy machine.
 #
 # usage: [ROUNDS=3] benches/load.sh [DURATION_SECONDS]    (needs: apt-get install -y wrk nginx)
 set -euo pipefail
@@ -113,8 +113,11 @@ for s in "floor $FLOOR" "nginx-map $NGX" "pacwarden-decide $PW"; do
   $CLIENT_CPU target/release/examples/paced "$2" "$half" "$DUR" "$CONNS" "$work/paths.txt"
 done
 
-# Server CPU time per request at the same fixed rate, from the kernel's accounting of each
-# server process (nginx: its worker), rounds alternating.
+# Server CPU time per request, from the kernel's accounting of each server process (nginx: its
+# worker), measured in pairs: two servers on the same core, each sent half of the fixed rate
+# at the same time. Both then meet the same machine — steal time, cache pressure, how many
+# requests each wake-up finds — which swings CPU time per request by a quarter from one
+# measurement to the next here; the ratio within a pair moves by one or two per cent.
 if command -v perf >/dev/null && perf stat -e task-clock true >/dev/null 2>&1; then
   pid_of() { # name
     case "$1" in
@@ -123,28 +126,38 @@ if command -v perf >/dev/null && perf stat -e task-clock true >/dev/null 2>&1; t
       pacwarden-decide) pgrep -f "pacwarden serve --listen $PW" ;;
     esac
   }
+  rate=$((half / 2))
   for round in $(seq "$ROUNDS"); do
-    for s in "floor $FLOOR" "nginx-map $NGX" "pacwarden-decide $PW"; do
-      set -- $s
-      $CLIENT_CPU target/release/examples/paced "$2" "$half" 6 "$CONNS" "$work/paths.txt" > /dev/null &
-      client=$!
+    for pair in "floor $FLOOR pacwarden-decide $PW" "nginx-map $NGX pacwarden-decide $PW" "floor $FLOOR nginx-map $NGX"; do
+      set -- $pair
+      $CLIENT_CPU target/release/examples/paced "$2" "$rate" 6 $((CONNS / 2)) "$work/paths.txt" > /dev/null &
+      c1=$!
+      $CLIENT_CPU target/release/examples/paced "$4" "$rate" 6 $((CONNS / 2)) "$work/paths.txt" > /dev/null &
+      c2=$!
       sleep 1
-      perf stat -x, -e task-clock -p "$(pid_of "$1")" -- sleep 4 2>&1 \
-        | awk -F, -v r="$half" '/task-clock/ {printf "%.2f\n", $1 * 1000 / (r * 4)}' > "$work/$1-$round.cpu"
-      wait "$client"
+      perf stat -x, -e task-clock -p "$(pid_of "$1")" -- sleep 4 2> "$work/perf-a.txt" &
+      p1=$!
+      perf stat -x, -e task-clock -p "$(pid_of "$3")" -- sleep 4 2> "$work/perf-b.txt"
+      wait "$p1" "$c1" "$c2"
+      for x in "a $1" "b $3"; do
+        set -- $x
+        awk -F, -v r="$rate" '/task-clock/ {printf "%.2f\n", $1 * 1000 / (r * 4)}' "$work/perf-$1.txt" \
+          >> "$work/$2-with-$(echo "$pair" | awk '{print $1 "-" $3}').cpu"
+      done
     done
   done
-  python3 - "$work" "$ROUNDS" "$half" <<'PY'
+  python3 - "$work" "$rate" <<'PY'
 import sys, statistics
-w, rounds, rate = sys.argv[1], int(sys.argv[2]), sys.argv[3]
-cpu = lambda n: [float(open(f"{w}/{n}-{r}.cpu").read()) for r in range(1, rounds + 1)]
-floor, ngx, pw = cpu("floor"), cpu("nginx-map"), cpu("pacwarden-decide")
+w, rate = sys.argv[1], sys.argv[2]
 med = statistics.median
-print(f"server CPU per request at {rate} req/s (µs, median of {rounds}): floor {med(floor):.2f}, "
-      f"nginx map {med(ngx):.2f}, pacwarden /decide {med(pw):.2f}")
-print(f"  rounds: floor {floor}, nginx {ngx}, pacwarden {pw}")
-print(f"  as a throughput ratio (CPU per request, inverted): pacwarden/floor = {med(floor) / med(pw):.3f}"
-      f"   pacwarden/nginx = {med(ngx) / med(pw):.3f}")
+print(f"server CPU per request, two servers at a time on one core, {rate} req/s each (µs; median ratio of the rounds):")
+for a, b in [("floor", "pacwarden-decide"), ("nginx-map", "pacwarden-decide"), ("floor", "nginx-map")]:
+    xa = [float(l) for l in open(f"{w}/{a}-with-{a}-{b}.cpu")]
+    xb = [float(l) for l in open(f"{w}/{b}-with-{a}-{b}.cpu")]
+    ratios = [x / y for x, y in zip(xa, xb)]
+    print(f"  {b} vs {a}: {a} {xa}, {b} {xb}")
+    print(f"    as a throughput ratio (CPU per request, inverted): {b}/{a} = {med(ratios):.3f}"
+          f"   (rounds {min(ratios):.3f}-{max(ratios):.3f})")
 PY
 else
   echo "(perf not available: skipping the CPU-per-request measurement)"
