@@ -22,7 +22,8 @@ async fn main() -> std::io::Result<()> {
     let listener = tokio::net::TcpListener::bind(&addr).await?;
     println!("listening on http://{}", listener.local_addr()?);
     // Optional extras, to measure what each of pacwarden's listener features costs:
-    // FLOOR_TIMER=1 (header-read timeout), FLOOR_UPGRADES=1, FLOOR_GRACEFUL=1.
+    // FLOOR_TIMER=1 (header-read timeout), FLOOR_UPGRADES=1, FLOOR_GRACEFUL=1, FLOOR_ARMED=1
+    // (one timer armed for a day: the worker then parks with a timeout).
     let on = |k: &str| std::env::var_os(k).is_some();
     let (timer, upgrades, graceful) = (
         on("FLOOR_TIMER"),
@@ -37,7 +38,6 @@ async fn main() -> std::io::Result<()> {
             .header_read_timeout(std::time::Duration::from_secs(10));
     }
     if on("FLOOR_ARMED") {
-        // One far-off timer, as any server with a timeout has armed.
         tokio::spawn(tokio::time::sleep(std::time::Duration::from_secs(86_400)));
     }
     let shutdown = hyper_util::server::graceful::GracefulShutdown::new();
