@@ -84,14 +84,14 @@ pub async fn serve(
         let conn = tokio::spawn(async move {
             let result = match tls {
                 None => {
-                    let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), svc);
+                    let conn = builder.serve_connection(TokioIo::new(stream), svc);
                     watchdog::serve_until_stopped(conn, stop_rx).await
                 }
                 // The handshake counts against the first head's deadline.
                 Some(acceptor) => match acceptor.accept(stream).await {
                     Ok(tls_stream) => {
                         let conn =
-                            builder.serve_connection_with_upgrades(TokioIo::new(tls_stream), svc);
+                            builder.serve_connection(TokioIo::new(tls_stream), svc);
                         watchdog::serve_until_stopped(conn, stop_rx).await
                     }
                     Err(e) => {
