@@ -90,8 +90,7 @@ pub async fn serve(
                 // The handshake counts against the first head's deadline.
                 Some(acceptor) => match acceptor.accept(stream).await {
                     Ok(tls_stream) => {
-                        let conn =
-                            builder.serve_connection(TokioIo::new(tls_stream), svc);
+                        let conn = builder.serve_connection(TokioIo::new(tls_stream), svc);
                         watchdog::serve_until_stopped(conn, stop_rx).await
                     }
                     Err(e) => {
