@@ -22,7 +22,7 @@ count() { # name port command...
   local pid=$!
   for _ in $(seq 150); do curl -fs -o /dev/null "http://127.0.0.1:$port/healthz" 2>/dev/null && break; sleep 0.2; done
   [ -f "$work/paths.txt" ] || { curl -fs "http://127.0.0.1:$port/catalogue" > "$work/catalogue.json"; python3 benches/paths.py "$work"; }
-  python3 - "$work/paths.txt" "$port" "$N" > "$work/$name.curl" <<'PY'
+  python3 - "${PATHS:-$work/paths.txt}" "$port" "$N" > "$work/$name.curl" <<'PY'
 import sys
 paths = [l.strip() for l in open(sys.argv[1]) if l.strip()]
 for i in range(int(sys.argv[3])):
@@ -40,7 +40,17 @@ PY
   printf '%-20s %8d instructions per request\n' "$name" "$((total / N))"
 }
 
-echo "callgrind, $N requests of the /decide mix, one keep-alive connection:"
+echo "callgrind, $N requests of the /decide mix (and of /healthz), one keep-alive connection:"
 count pacwarden-decide 18391 target/release/pacwarden serve --listen 127.0.0.1:18391
 count floor 18392 target/release/examples/floor 127.0.0.1:18392
-python3 -c "import sys; f, p = (int(open(f'$work/{n}.count').read()) for n in ('floor', 'pacwarden-decide')); print(f'pacwarden - floor = {p - f} instructions per request ({p / f:.2f}x)')"
+# The same server answering /healthz: the listener, watchdog, metrics and routing without the
+# decision, which separates what the stack costs from what /decide adds.
+yes /healthz | head -600 > "$work/healthz.txt" || true
+PATHS="$work/healthz.txt" count pacwarden-healthz 18393 target/release/pacwarden serve --listen 127.0.0.1:18393
+python3 - "$work" <<'PY'
+import sys
+c = {n: int(open(f"{sys.argv[1]}/{n}.count").read()) for n in ("floor", "pacwarden-decide", "pacwarden-healthz")}
+f, d, h = c["floor"], c["pacwarden-decide"], c["pacwarden-healthz"]
+print(f"pacwarden - floor = {d - f} instructions per request ({d / f:.2f}x): "
+      f"{h - f} in the stack (/healthz), {d - h} in /decide itself")
+PY
