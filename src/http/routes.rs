@@ -509,15 +509,19 @@ impl<'a> RawQuery<'a> {
         let mut raw = RawQuery::default();
         // The usual query is `host=H` or `ip=A` alone with nothing encoded: taken without the
         // general split (which gives the same answer, at twice the cost).
-        let (slot, value) = match query.strip_prefix("host=") {
-            Some(v) => (&mut raw.host, v),
-            None => (&mut raw.ip, query.strip_prefix("ip=").unwrap_or("&")),
+        let single = match query.strip_prefix("host=") {
+            Some(v) => Some((&mut raw.host, v)),
+            None => query.strip_prefix("ip=").map(|v| (&mut raw.ip, v)),
         };
-        if memchr::memchr3(b'&', b'%', b'+', value.as_bytes()).is_none() {
-            *slot = Some(Cow::Borrowed(value));
-            return Ok(raw);
+        match single {
+            Some((slot, value))
+                if memchr::memchr3(b'&', b'%', b'+', value.as_bytes()).is_none() =>
+            {
+                *slot = Some(Cow::Borrowed(value));
+                Ok(raw)
+            }
+            _ => RawQuery::scan_pairs(query),
         }
-        RawQuery::scan_pairs(query)
     }
 
     /// Any query, pair by pair.
