@@ -13,18 +13,30 @@ use crate::config::{Loaded, LogConfig, LogFormat};
 use crate::reload::{self, Reloader};
 use crate::state::State;
 
-/// A tokio runtime (one thread per core, or just the caller's), or exit code 1 with the
-/// reason printed.
-pub fn runtime(multi_thread: bool) -> Result<tokio::runtime::Runtime, ExitCode> {
-    let mut builder = if multi_thread {
-        tokio::runtime::Builder::new_multi_thread()
-    } else {
-        tokio::runtime::Builder::new_current_thread()
-    };
-    builder.enable_all().build().map_err(|e| {
-        eprintln!("error: cannot start the runtime: {e}");
-        ExitCode::from(1)
-    })
+/// A tokio runtime on the caller's thread, or exit code 1 with the reason printed.
+pub fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| {
+            eprintln!("error: cannot start the runtime: {e}");
+            ExitCode::from(1)
+        })
+}
+
+/// The runtime serving requests: one worker per core, with I/O (and signals) but no time
+/// driver. A worker of a runtime with a time driver reads the clock and walks its timer
+/// wheel every time it wakes up, timers armed or not — on this path that is once or twice
+/// per request. Every timer of `serve` (connection watchdogs, hyper's HTTP/2 timers, the
+/// accept back-off, the shutdown grace period) lives on the [`timer_runtime`] instead.
+fn request_runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_io()
+        .build()
+        .map_err(|e| {
+            eprintln!("error: cannot start the runtime: {e}");
+            ExitCode::from(1)
+        })
 }
 
 /// The runtime for tasks that mostly wait on timers: connection watchdogs, the file watcher,
@@ -46,7 +58,7 @@ fn timer_runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
 
 /// Runs the server until SIGTERM or SIGINT.
 pub fn serve(config_path: Option<PathBuf>, listen: Option<SocketAddr>) -> ExitCode {
-    let (runtime, timers) = match (runtime(true), timer_runtime()) {
+    let (runtime, timers) = match (request_runtime(), timer_runtime()) {
         (Ok(rt), Ok(timers)) => (rt, timers),
         (Err(code), _) | (_, Err(code)) => return code,
     };

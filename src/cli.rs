@@ -832,7 +832,7 @@ fn fetch(config: Option<PathBuf>) -> ExitCode {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0);
-    let runtime = match crate::app::runtime(false) {
+    let runtime = match crate::app::runtime() {
         Ok(rt) => rt,
         Err(code) => return code,
     };

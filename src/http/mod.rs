@@ -7,14 +7,15 @@ pub mod routes;
 pub mod tls;
 pub mod watchdog;
 
+use std::pin::Pin;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use tokio::net::TcpListener;
-use tokio::sync::{oneshot, watch, Semaphore};
+use tokio::sync::{watch, Semaphore};
 use tokio_rustls::TlsAcceptor;
 
 use crate::config::ServerConfig;
@@ -22,8 +23,9 @@ use crate::state::State;
 
 /// Serves until `shutdown` turns true, then stops accepting, marks the state as draining and
 /// gives in-flight requests up to the configured grace period. With `tls`, every connection
-/// is a TLS handshake first (bounded by the header-read timeout). Connection watchdogs run on
-/// `timers`, so that no timer is armed on the runtime serving requests.
+/// is a TLS handshake first (bounded by the header-read timeout). Every timer — connection
+/// watchdogs, hyper's HTTP/2 timers, the back-off and the grace period — lives on `timers`:
+/// the runtime serving requests has no time driver (see `app`).
 pub async fn serve(
     listener: TcpListener,
     tls: Option<TlsAcceptor>,
@@ -41,7 +43,7 @@ pub async fn serve(
         .max_buf_size(cfg.max_header_bytes.max(8192));
     builder
         .http2()
-        .timer(TokioTimer::new())
+        .timer(OnTimers(timers.clone()))
         .max_concurrent_streams(256)
         .max_header_list_size(cfg.max_header_bytes as u32);
     let routes = Arc::new(routes::Routes::new(state.clone(), &cfg));
@@ -63,7 +65,7 @@ pub async fn serve(
                 Err(e) => {
                     // EMFILE and friends: log, back off briefly, keep serving.
                     tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    OnTimers::sleep_on(&timers, Duration::from_millis(100)).await;
                     continue;
                 }
             },
@@ -78,7 +80,8 @@ pub async fn serve(
             let resp = routes.handle(&req, peer, started);
             async move { Ok::<_, std::convert::Infallible>(resp) }
         });
-        let (stop_tx, stop_rx) = oneshot::channel();
+        let stop = watchdog::Stop::new();
+        let stop_rx = stop.clone();
         let builder = builder.clone();
         let tls = tls.clone();
         let conn = tokio::spawn(async move {
@@ -106,7 +109,7 @@ pub async fn serve(
         });
         let shutdown = shutdown.clone();
         timers.spawn(async move {
-            let ended = watchdog::watch(conn, activity, head_timeout, shutdown, stop_tx).await;
+            let ended = watchdog::watch(conn, activity, head_timeout, shutdown, stop).await;
             if ended == watchdog::Ended::TimedOut {
                 tracing::debug!(%peer, "no request head within the timeout; closed");
             }
@@ -118,7 +121,7 @@ pub async fn serve(
     let all = u32::try_from(cfg.max_connections.max(1)).unwrap_or(u32::MAX);
     tokio::select! {
         _ = slots.acquire_many(all) => tracing::info!("all connections closed"),
-        () = tokio::time::sleep(Duration::from_secs(cfg.shutdown_grace_secs)) => {
+        () = OnTimers::sleep_on(&timers, Duration::from_secs(cfg.shutdown_grace_secs)) => {
             tracing::warn!("shutdown grace period over; closing remaining connections");
         }
     }
@@ -127,4 +130,36 @@ pub async fn serve(
 /// Resolves once the shutdown flag is set (or its sender is gone).
 async fn stopped(rx: &mut watch::Receiver<bool>) {
     let _ = rx.wait_for(|stop| *stop).await;
+}
+
+/// hyper's timer, with every sleep registered on the timer runtime: hyper's own `TokioTimer`
+/// registers on the runtime it is called from, which for the request workers has no time
+/// driver (and would panic). A sleep created under another runtime's handle can be awaited
+/// anywhere; that runtime's driver fires it.
+#[derive(Clone)]
+struct OnTimers(tokio::runtime::Handle);
+
+impl OnTimers {
+    /// `tokio::time::sleep`, registered on `timers`.
+    fn sleep_on(timers: &tokio::runtime::Handle, d: Duration) -> tokio::time::Sleep {
+        let _on = timers.enter();
+        tokio::time::sleep(d)
+    }
+}
+
+impl hyper::rt::Timer for OnTimers {
+    fn sleep(&self, duration: Duration) -> Pin<Box<dyn hyper::rt::Sleep>> {
+        let _on = self.0.enter();
+        TokioTimer::new().sleep(duration)
+    }
+
+    fn sleep_until(&self, deadline: Instant) -> Pin<Box<dyn hyper::rt::Sleep>> {
+        let _on = self.0.enter();
+        TokioTimer::new().sleep_until(deadline)
+    }
+
+    fn reset(&self, sleep: &mut Pin<Box<dyn hyper::rt::Sleep>>, new_deadline: Instant) {
+        let _on = self.0.enter();
+        TokioTimer::new().reset(sleep, new_deadline);
+    }
 }
