@@ -14,8 +14,16 @@ use hyper_util::server::conn::auto;
 
 const BODY: &str = r#"{"host":"login.microsoftonline.com","decision":"allow","route":"direct","category":"Allow","service_area":"Common","endpoint_sets":[56],"rule":"login.microsoftonline.com","source":"ms365:worldwide","catalogue":{"generation":1,"version":"0000000000000000"},"profile":"type2"}"#;
 
-#[tokio::main]
-async fn main() -> std::io::Result<()> {
+fn main() -> std::io::Result<()> {
+    let mut rt = if std::env::var_os("FLOOR_CT").is_some() {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+    };
+    rt.enable_all().build()?.block_on(serve())
+}
+
+async fn serve() -> std::io::Result<()> {
     let addr = std::env::args()
         .nth(1)
         .unwrap_or_else(|| "127.0.0.1:18090".into());

@@ -10,6 +10,7 @@ use tokio::net::TcpListener;
 use tokio::signal::unix::{signal, SignalKind};
 
 use crate::config::{Loaded, LogConfig, LogFormat};
+use crate::http::workers::Workers;
 use crate::reload::{self, Reloader};
 use crate::state::State;
 
@@ -24,53 +25,29 @@ pub fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
         })
 }
 
-/// The runtime serving requests: one worker per core, with I/O (and signals) but no time
-/// driver. A worker of a runtime with a time driver reads the clock and walks its timer
-/// wheel every time it wakes up, timers armed or not — on this path that is once or twice
-/// per request. Every timer of `serve` (connection watchdogs, hyper's HTTP/2 timers, the
-/// accept back-off, the shutdown grace period) lives on the [`timer_runtime`] instead.
-fn request_runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_io()
-        .build()
-        .map_err(|e| {
-            eprintln!("error: cannot start the runtime: {e}");
-            ExitCode::from(1)
-        })
-}
-
-/// The runtime for tasks that mostly wait on timers: connection watchdogs, the file watcher,
-/// upstream sync. One thread of its own, so that the request workers never have a timer
-/// armed: a worker with one parks in `epoll_wait` with a timeout, which the kernel pays for
-/// on every wake-up (3–4 % of a `/decide` request's CPU time, measured in
-/// docs/performance.md).
-fn timer_runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .thread_name("pacwarden-timers")
-        .enable_all()
-        .build()
-        .map_err(|e| {
-            eprintln!("error: cannot start the timer runtime: {e}");
-            ExitCode::from(1)
-        })
-}
-
-/// Runs the server until SIGTERM or SIGINT.
+/// Runs the server until SIGTERM or SIGINT. The calling thread accepts connections and owns
+/// every timer, signal and reload; connections are served on the [`Workers`] threads.
 pub fn serve(config_path: Option<PathBuf>, listen: Option<SocketAddr>) -> ExitCode {
-    let (runtime, timers) = match (request_runtime(), timer_runtime()) {
-        (Ok(rt), Ok(timers)) => (rt, timers),
-        (Err(code), _) | (_, Err(code)) => return code,
+    let runtime = match runtime() {
+        Ok(rt) => rt,
+        Err(code) => return code,
     };
-    let code = runtime.block_on(run(config_path, listen, timers.handle().clone()));
-    timers.shutdown_background();
-    code
+    let workers = Workers::count_from_env().and_then(|n| {
+        Workers::start(n).map_err(|e| format!("cannot start the worker threads: {e}"))
+    });
+    match workers {
+        Ok(workers) => runtime.block_on(run(config_path, listen, Arc::new(workers))),
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(1)
+        }
+    }
 }
 
 async fn run(
     config_path: Option<PathBuf>,
     listen: Option<SocketAddr>,
-    timers: tokio::runtime::Handle,
+    workers: Arc<Workers>,
 ) -> ExitCode {
     // One crypto provider for the process, whatever features dependencies enable.
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
@@ -178,14 +155,14 @@ async fn run(
     };
     let (tx, rx) = reload::channel();
     if server.watch_interval_secs > 0 {
-        timers.spawn(reload::watch_files(
+        tokio::spawn(reload::watch_files(
             config_path.clone(),
             std::time::Duration::from_secs(server.watch_interval_secs),
             tx.clone(),
         ));
     }
     if let Some(up) = config.config.upstream.clone() {
-        timers.spawn(crate::upstream::run(
+        tokio::spawn(crate::upstream::run(
             config.clone(),
             up,
             state.clone(),
@@ -214,10 +191,10 @@ async fn run(
             state.clone(),
             server.clone(),
             stop_rx.clone(),
-            timers.clone(),
+            workers.clone(),
         ))
     });
-    crate::http::serve(listener, None, state, server, stop_rx, timers).await;
+    crate::http::serve(listener, None, state, server, stop_rx, workers.clone()).await;
     if let Some(t) = tls_task {
         let _ = t.await;
     }

@@ -715,3 +715,22 @@ fn deployment_guide_configs_check() {
     let (code, d) = decide(&["--config", cfg.to_str().unwrap(), "wiki.corp.example"]);
     assert_eq!((code, d["route"].as_str()), (0, Some("direct")));
 }
+
+/// A worker count that is not a positive number stops `serve` before it listens, with the
+/// reason, instead of a panic or a silent default.
+#[test]
+fn serve_refuses_a_bad_worker_count() {
+    for bad in ["0", "many", "-2"] {
+        let out = bin()
+            .env("TOKIO_WORKER_THREADS", bad)
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .output()
+            .expect("binary runs");
+        assert_eq!(out.status.code(), Some(1), "{bad}");
+        let err = stderr(&out);
+        assert!(
+            err.contains("TOKIO_WORKER_THREADS must be a positive number"),
+            "{bad}: {err}"
+        );
+    }
+}

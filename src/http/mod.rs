@@ -1,11 +1,13 @@
 //! The HTTP listener: hyper 1 with hyper-util's auto builder (HTTP/1.1 and h2c), head size
 //! cap, connection cap; the header-read timeout and graceful shutdown reach each connection
-//! through its [`watchdog`]. No routing decisions here; see [`routes`].
+//! through its [`watchdog`]. Connections are accepted here and served on the [`workers`].
+//! No routing decisions here; see [`routes`].
 
 pub mod decide_json;
 pub mod routes;
 pub mod tls;
 pub mod watchdog;
+pub mod workers;
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -23,16 +25,18 @@ use crate::state::State;
 
 /// Serves until `shutdown` turns true, then stops accepting, marks the state as draining and
 /// gives in-flight requests up to the configured grace period. With `tls`, every connection
-/// is a TLS handshake first (bounded by the header-read timeout). Every timer — connection
-/// watchdogs, hyper's HTTP/2 timers, the back-off and the grace period — lives on `timers`:
-/// the runtime serving requests has no time driver (see `app`).
+/// is a TLS handshake first (bounded by the header-read timeout).
+///
+/// Runs on the runtime that owns every timer (connection watchdogs, the back-off, the grace
+/// period, and through [`OnTimers`] hyper's HTTP/2 timers); each accepted connection moves to
+/// one of `workers`, whose runtimes have no time driver.
 pub async fn serve(
     listener: TcpListener,
     tls: Option<TlsAcceptor>,
     state: Arc<State>,
     cfg: ServerConfig,
     mut shutdown: watch::Receiver<bool>,
-    timers: tokio::runtime::Handle,
+    workers: Arc<workers::Workers>,
 ) {
     let mut builder = auto::Builder::new(TokioExecutor::new());
     // hyper's own header-read timeout (on by default once it has a timer) would arm a timer
@@ -43,7 +47,7 @@ pub async fn serve(
         .max_buf_size(cfg.max_header_bytes.max(8192));
     builder
         .http2()
-        .timer(OnTimers(timers.clone()))
+        .timer(OnTimers(tokio::runtime::Handle::current()))
         .max_concurrent_streams(256)
         .max_header_list_size(cfg.max_header_bytes as u32);
     let routes = Arc::new(routes::Routes::new(state.clone(), &cfg));
@@ -65,11 +69,19 @@ pub async fn serve(
                 Err(e) => {
                     // EMFILE and friends: log, back off briefly, keep serving.
                     tracing::warn!(error = %e, "accept failed");
-                    OnTimers::sleep_on(&timers, Duration::from_millis(100)).await;
+                    tokio::time::sleep(Duration::from_millis(100)).await;
                     continue;
                 }
             },
             () = stopped(&mut shutdown) => break,
+        };
+        // Leave this runtime's reactor; the worker registers the socket with its own.
+        let stream = match stream.into_std() {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::debug!(error = %e, %peer, "cannot hand the connection over; closed");
+                continue;
+            }
         };
         let routes = routes.clone();
         let activity = watchdog::Activity::new();
@@ -84,7 +96,15 @@ pub async fn serve(
         let stop_rx = stop.clone();
         let builder = builder.clone();
         let tls = tls.clone();
-        let conn = tokio::spawn(async move {
+        let conn = workers.spawn(async move {
+            let _permit = permit;
+            let stream = match tokio::net::TcpStream::from_std(stream) {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::debug!(error = %e, %peer, "cannot register the connection; closed");
+                    return;
+                }
+            };
             let result = match tls {
                 None => {
                     let conn = builder.serve_connection(TokioIo::new(stream), svc);
@@ -105,10 +125,9 @@ pub async fn serve(
             if let Err(e) = result {
                 tracing::debug!(error = %e, %peer, "connection ended with an error");
             }
-            drop(permit);
         });
         let shutdown = shutdown.clone();
-        timers.spawn(async move {
+        tokio::spawn(async move {
             let ended = watchdog::watch(conn, activity, head_timeout, shutdown, stop).await;
             if ended == watchdog::Ended::TimedOut {
                 tracing::debug!(%peer, "no request head within the timeout; closed");
@@ -121,7 +140,7 @@ pub async fn serve(
     let all = u32::try_from(cfg.max_connections.max(1)).unwrap_or(u32::MAX);
     tokio::select! {
         _ = slots.acquire_many(all) => tracing::info!("all connections closed"),
-        () = OnTimers::sleep_on(&timers, Duration::from_secs(cfg.shutdown_grace_secs)) => {
+        () = tokio::time::sleep(Duration::from_secs(cfg.shutdown_grace_secs)) => {
             tracing::warn!("shutdown grace period over; closing remaining connections");
         }
     }
@@ -132,20 +151,12 @@ async fn stopped(rx: &mut watch::Receiver<bool>) {
     let _ = rx.wait_for(|stop| *stop).await;
 }
 
-/// hyper's timer, with every sleep registered on the timer runtime: hyper's own `TokioTimer`
-/// registers on the runtime it is called from, which for the request workers has no time
-/// driver (and would panic). A sleep created under another runtime's handle can be awaited
+/// hyper's timer, with every sleep registered on the runtime that accepts connections:
+/// hyper's own `TokioTimer` registers on the runtime it is called from, which for the
+/// [`workers`] has no time driver (and would panic). A sleep created under another runtime's handle can be awaited
 /// anywhere; that runtime's driver fires it.
 #[derive(Clone)]
 struct OnTimers(tokio::runtime::Handle);
-
-impl OnTimers {
-    /// `tokio::time::sleep`, registered on `timers`.
-    fn sleep_on(timers: &tokio::runtime::Handle, d: Duration) -> tokio::time::Sleep {
-        let _on = timers.enter();
-        tokio::time::sleep(d)
-    }
-}
 
 impl hyper::rt::Timer for OnTimers {
     fn sleep(&self, duration: Duration) -> Pin<Box<dyn hyper::rt::Sleep>> {
