@@ -14,6 +14,7 @@ use hyper_util::server::conn::auto;
 
 const BODY: &str = r#"{"host":"login.microsoftonline.com","decision":"allow","route":"direct","category":"Allow","service_area":"Common","endpoint_sets":[56],"rule":"login.microsoftonline.com","source":"ms365:worldwide","catalogue":{"generation":1,"version":"0000000000000000"},"profile":"type2"}"#;
 
+/// `#[tokio::main]`, spelled out so that `FLOOR_CT=1` can pick the runtime flavour.
 fn main() -> std::io::Result<()> {
     let mut rt = if std::env::var_os("FLOOR_CT").is_some() {
         tokio::runtime::Builder::new_current_thread()
@@ -31,7 +32,9 @@ async fn serve() -> std::io::Result<()> {
     println!("listening on http://{}", listener.local_addr()?);
     // Optional extras, to measure what each of pacwarden's listener features costs:
     // FLOOR_TIMER=1 (header-read timeout), FLOOR_UPGRADES=1, FLOOR_GRACEFUL=1, FLOOR_ARMED=1
-    // (one timer armed for a day: the worker then parks with a timeout).
+    // (one timer armed for a day: the worker then parks with a timeout); FLOOR_CT=1 (set in
+    // the environment, read in `main`) runs a current-thread runtime instead of tokio's
+    // default multi-threaded one.
     let on = |k: &str| std::env::var_os(k).is_some();
     let (timer, upgrades, graceful) = (
         on("FLOOR_TIMER"),
