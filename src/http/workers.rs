@@ -84,9 +84,9 @@ impl Workers {
         self.workers.is_empty()
     }
 
-    /// Runs `conn` on the worker holding the fewest connections (the first of equals).
-    /// Call from the accepting task only: the choice and the count are not one atomic step,
-    /// which is harmless with one caller per listener.
+    /// Runs `conn` on the worker holding the fewest connections (the first of equals). The
+    /// choice and the count are not one atomic step; the accept loops all run on the main
+    /// thread's runtime, one at a time, so no two choices interleave.
     pub fn spawn<F>(&self, conn: F) -> JoinHandle<F::Output>
     where
         F: Future + Send + 'static,
