@@ -111,7 +111,7 @@ impl Stop {
     }
 }
 
-/// Sets `stop` when dropped, so that a connection whose watchdog is gone (the timer runtime
+/// Sets `stop` when dropped, so that a connection whose watchdog is gone (the main runtime
 /// shutting down) stops gracefully instead of running unwatched.
 struct SetOnDrop(Arc<Stop>);
 
@@ -261,7 +261,7 @@ mod tests {
         assert_eq!(started.elapsed(), Duration::from_secs(2));
     }
 
-    /// A connection whose watchdog is dropped (the timer runtime shutting down) is told to
+    /// A connection whose watchdog is dropped (the main runtime shutting down) is told to
     /// stop rather than left running unwatched.
     #[tokio::test(start_paused = true)]
     async fn a_dropped_watchdog_stops_the_connection() {
