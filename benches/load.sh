@@ -18,7 +18,7 @@ DUR="${1:-10}"
 ROUNDS="${ROUNDS:-3}"
 THREADS=1          # the machine has 2 cores: one for wrk, one for the server
 CONNS=32
-WORKERS="${WORKERS:-1}"  # tokio workers for pacwarden and the floor; nginx runs one worker
+WORKERS="${WORKERS:-1}"  # worker threads (TOKIO_WORKER_THREADS) for pacwarden and the floor; nginx runs one
 # Servers on one core, the load generator on the other: otherwise the kernel now and then
 # parks a server thread behind the busy client for a whole time slice, which shows as
 # milliseconds in the p99 of whichever server it happens to.
