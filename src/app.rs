@@ -133,6 +133,7 @@ async fn run(
             return ExitCode::from(1);
         }
     };
+    tracing::info!(workers = workers.count(), "worker threads started");
     match listener.local_addr() {
         Ok(addr) => tracing::info!("listening on http://{addr}"),
         Err(e) => tracing::warn!(error = %e, "listening, address unknown"),

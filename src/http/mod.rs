@@ -153,8 +153,8 @@ async fn stopped(rx: &mut watch::Receiver<bool>) {
 
 /// hyper's timer, with every sleep registered on the runtime that accepts connections:
 /// hyper's own `TokioTimer` registers on the runtime it is called from, which for the
-/// [`workers`] has no time driver (and would panic). A sleep created under another runtime's handle can be awaited
-/// anywhere; that runtime's driver fires it.
+/// [`workers`] has no time driver (and would panic). A sleep created under another
+/// runtime's handle can be awaited anywhere; that runtime's driver fires it.
 #[derive(Clone)]
 struct OnTimers(tokio::runtime::Handle);
 

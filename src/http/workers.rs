@@ -76,12 +76,9 @@ impl Workers {
         }
     }
 
-    pub fn len(&self) -> usize {
+    /// How many worker threads serve connections.
+    pub fn count(&self) -> usize {
         self.workers.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.workers.is_empty()
     }
 
     /// Runs `conn` on the worker holding the fewest connections (the first of equals). The
@@ -108,7 +105,8 @@ impl Workers {
     }
 
     /// Connections each worker holds, in worker order.
-    pub fn live(&self) -> Vec<usize> {
+    #[cfg(test)]
+    fn live(&self) -> Vec<usize> {
         self.workers
             .iter()
             .map(|w| w.live.load(Ordering::Relaxed))
