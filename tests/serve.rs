@@ -455,6 +455,46 @@ fn header_read_timeout_cuts_slow_and_idle_connections_only() {
     assert!(rest.is_empty());
 }
 
+/// A `/decide` answer carries its own headers only, whatever the requests before it on the
+/// connection sent (the answer reuses its request's header map).
+#[test]
+fn decide_answers_carry_only_their_own_headers() {
+    let (cfg, _) = config_with_catalogue("own-headers", CAT_A, "");
+    let server = Server::start(&cfg);
+    let conn = TcpStream::connect(server.addr).unwrap();
+    conn.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut reader = BufReader::new(conn.try_clone().unwrap());
+    let requests = [
+        "GET /decide?host=www.alpha.example HTTP/1.1\r\nHost: x\r\nCookie: secret=1\r\n\
+         X-Forwarded-For: 192.0.2.1\r\nAccept: */*\r\nCache-Control: no-store\r\n\r\n",
+        "GET /decide?host=other.example HTTP/1.1\r\nHost: x\r\n\r\n",
+        "GET /decide?ip=192.0.2.9 HTTP/1.1\r\nHost: x\r\nSet-Cookie: a=b\r\n\r\n",
+    ];
+    for round in 0..2 {
+        for request in requests {
+            (&conn).write_all(request.as_bytes()).unwrap();
+            let head = read_response(&mut reader).unwrap();
+            let mut names: Vec<String> = head
+                .lines()
+                .skip(1)
+                .filter_map(|l| l.split_once(':'))
+                .map(|(name, _)| name.to_ascii_lowercase())
+                .collect();
+            names.sort();
+            assert_eq!(
+                names,
+                ["cache-control", "content-length", "content-type", "date"],
+                "round {round}, {request:?}: {head}"
+            );
+            assert!(
+                head.to_ascii_lowercase()
+                    .contains("cache-control: max-age="),
+                "{head}"
+            );
+        }
+    }
+}
+
 #[test]
 fn hostile_requests_get_4xx_or_a_timeout_and_others_are_served() {
     let (cfg, _) =

@@ -86,10 +86,10 @@ pub async fn serve(
         let routes = routes.clone();
         let activity = watchdog::Activity::new();
         let stamp = activity.clone();
-        let svc = service_fn(move |req| {
+        let svc = service_fn(move |mut req| {
             let started = std::time::Instant::now();
             stamp.head_completed(started);
-            let resp = routes.handle(&req, peer, started);
+            let resp = routes.handle(&mut req, peer, started);
             async move { Ok::<_, std::convert::Infallible>(resp) }
         });
         let stop = watchdog::Stop::new();

@@ -68,7 +68,7 @@ impl Routes {
 
     /// Answers one request and records it in the metrics. `started` is when the head was
     /// complete (the listener takes it anyway for its header-read deadline).
-    pub fn handle(&self, req: &Request<Incoming>, peer: SocketAddr, started: Instant) -> Resp {
+    pub fn handle(&self, req: &mut Request<Incoming>, peer: SocketAddr, started: Instant) -> Resp {
         let route = match req.uri().path() {
             _ if req.method() == Method::CONNECT => "decide",
             "/decide" => "decide",
@@ -122,13 +122,14 @@ impl Routes {
         client
     }
 
-    fn route(&self, route: &'static str, req: &Request<Incoming>, peer: SocketAddr) -> Resp {
+    fn route(&self, route: &'static str, req: &mut Request<Incoming>, peer: SocketAddr) -> Resp {
         match route {
             "other" => return error(StatusCode::NOT_FOUND, "no such resource"),
             "decide" => return self.decide_route(req),
             _ => {}
         }
-        if let Some(refused) = refuse_method_or_body(req) {
+        let req = &*req;
+        if let Some(refused) = refuse_method_or_body(req.method(), req.body()) {
             return refused;
         }
         let mut resp = match route {
@@ -175,13 +176,17 @@ impl Routes {
     /// (Envoy's path prefix, whose query is the original request's) and for `/decide`
     /// without `host=`/`ip=` (nginx, whose `?profile=…` is kept) the configured header, else
     /// `Host`. The query is scanned once, without building a list of pairs.
-    fn decide_route(&self, req: &Request<Incoming>) -> Resp {
+    ///
+    /// An ordinary query's answer takes over the request's header map (see [`recycled`]).
+    fn decide_route(&self, req: &mut Request<Incoming>) -> Resp {
+        let mut headers = std::mem::take(req.headers_mut());
+        let req = &*req;
         let uri = req.uri();
         if req.method() == Method::CONNECT {
             return self.decide_authz("", uri.authority().map_or("", |a| a.as_str()));
         }
         if uri.path() != "/decide" {
-            return self.decide_authz("", self.original_host(req));
+            return self.decide_authz("", self.original_host(&headers));
         }
         let query = uri.query().unwrap_or("");
         let scanned = RawQuery::scan(query);
@@ -190,13 +195,16 @@ impl Routes {
             Err(_) => query_pairs(query).any(|(k, _)| k == "host" || k == "ip"),
         };
         if !names_host {
-            return self.decide_authz(query, self.original_host(req));
+            return self.decide_authz(query, self.original_host(&headers));
         }
-        if let Some(refused) = refuse_method_or_body(req) {
+        if let Some(refused) = refuse_method_or_body(req.method(), req.body()) {
             return refused;
         }
         let mut resp = match scanned.and_then(|raw| raw.resolve(None)) {
-            Ok(q) => self.decide(&q),
+            Ok(q) => {
+                headers.clear();
+                self.decide(&q, headers)
+            }
             Err(reason) => error(StatusCode::BAD_REQUEST, &reason),
         };
         if req.method() == Method::HEAD {
@@ -206,8 +214,7 @@ impl Routes {
     }
 
     /// The host an authorization subrequest is about: the configured header, else `Host`.
-    fn original_host<'r>(&self, req: &'r Request<Incoming>) -> &'r str {
-        let h = req.headers();
+    fn original_host<'r>(&self, h: &'r header::HeaderMap) -> &'r str {
         h.get(&self.host_header)
             .or_else(|| h.get(header::HOST))
             .and_then(|v| v.to_str().ok())
@@ -220,7 +227,7 @@ impl Routes {
     fn decide_authz(&self, query: &str, authority: &str) -> Resp {
         let host = strip_port(authority);
         let mut resp = match RawQuery::scan(query).and_then(|raw| raw.resolve(Some(host))) {
-            Ok(q) => self.decide(&q),
+            Ok(q) => self.decide(&q, header::HeaderMap::new()),
             Err(reason) => error(StatusCode::BAD_REQUEST, &reason),
         };
         if resp.status() == StatusCode::BAD_REQUEST {
@@ -229,7 +236,13 @@ impl Routes {
         resp
     }
 
-    fn decide(&self, q: &DecideQuery) -> Resp {
+    /// The answer to a validated query; its headers go into `headers` (empty).
+    ///
+    /// An ordinary `/decide` passes its request's header map, cleared: hyper keeps each
+    /// response's map, once written, for parsing the next request on the connection, so a
+    /// response that takes over its request's map completes a cycle in which no header map
+    /// is allocated or freed.
+    fn decide(&self, q: &DecideQuery, mut headers: header::HeaderMap) -> Resp {
         let served = self.state.guard();
         let index = match q.profile.as_deref() {
             None => served.default_profile,
@@ -271,14 +284,14 @@ impl Routes {
             Verdict::Allow => StatusCode::OK,
             Verdict::Deny => StatusCode::FORBIDDEN,
         };
-        let mut r = Response::new(Full::new(Bytes::from(body)));
-        *r.status_mut() = status;
-        let h = r.headers_mut();
-        h.insert(
+        headers.insert(
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/json"),
         );
-        h.insert(header::CACHE_CONTROL, self.decide_cache.clone());
+        headers.insert(header::CACHE_CONTROL, self.decide_cache.clone());
+        let mut r = Response::new(Full::new(Bytes::from(body)));
+        *r.status_mut() = status;
+        *r.headers_mut() = headers;
         r
     }
 
@@ -398,8 +411,8 @@ fn serve_pac(served: &crate::state::Served, profile: usize, req: &Request<Incomi
 
 /// 405 for a method other than GET and HEAD, 400 for a request with a body (a declared
 /// length above zero, or chunked transfer: hyper's body is then not known to be empty).
-fn refuse_method_or_body(req: &Request<Incoming>) -> Option<Resp> {
-    if req.method() != Method::GET && req.method() != Method::HEAD {
+fn refuse_method_or_body(method: &Method, body: &Incoming) -> Option<Resp> {
+    if method != Method::GET && method != Method::HEAD {
         let mut r = error(
             StatusCode::METHOD_NOT_ALLOWED,
             "only GET and HEAD are allowed",
@@ -408,7 +421,7 @@ fn refuse_method_or_body(req: &Request<Incoming>) -> Option<Resp> {
             .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
         return Some(r);
     }
-    if !req.body().is_end_stream() {
+    if !body.is_end_stream() {
         return Some(error(StatusCode::BAD_REQUEST, "GET requests carry no body"));
     }
     None
