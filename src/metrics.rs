@@ -60,19 +60,53 @@ fn latency_histogram() -> Histogram {
 
 /// Statuses whose request counters are cached per route; others are looked up each time.
 const CACHED_STATUSES: [u16; 7] = [200, 304, 400, 403, 404, 405, 503];
-/// Routes with cached handles (the `route` label values the router uses).
-const CACHED_ROUTES: [&str; 10] = [
-    "decide",
-    "healthz",
-    "readyz",
-    "catalogue",
-    "metrics",
-    "pac",
-    "pac_named",
-    "export",
-    "changes",
-    "other",
-];
+/// What the router made of a request: the `route` label of the request metrics. An enum
+/// rather than the label text, so that the router matches it and the metrics find its
+/// handles by number instead of comparing strings on every request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Route {
+    Decide,
+    Healthz,
+    Readyz,
+    Catalogue,
+    Metrics,
+    Pac,
+    PacNamed,
+    Export,
+    Changes,
+    Other,
+}
+
+impl Route {
+    const ALL: [Route; 10] = [
+        Route::Decide,
+        Route::Healthz,
+        Route::Readyz,
+        Route::Catalogue,
+        Route::Metrics,
+        Route::Pac,
+        Route::PacNamed,
+        Route::Export,
+        Route::Changes,
+        Route::Other,
+    ];
+
+    /// The label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Route::Decide => "decide",
+            Route::Healthz => "healthz",
+            Route::Readyz => "readyz",
+            Route::Catalogue => "catalogue",
+            Route::Metrics => "metrics",
+            Route::Pac => "pac",
+            Route::PacNamed => "pac_named",
+            Route::Export => "export",
+            Route::Changes => "changes",
+            Route::Other => "other",
+        }
+    }
+}
 
 /// Handles into the families, filled on first use. A family lookup takes a lock and hashes
 /// the labels; the hot path (every `/decide`) instead clones nothing and locks nothing but
@@ -80,8 +114,8 @@ const CACHED_ROUTES: [&str; 10] = [
 /// and a series still appears only once it has been seen.
 #[derive(Default)]
 struct Handles {
-    requests: [[OnceLock<Counter>; CACHED_STATUSES.len()]; CACHED_ROUTES.len()],
-    latency: [OnceLock<Histogram>; CACHED_ROUTES.len()],
+    requests: [[OnceLock<Counter>; CACHED_STATUSES.len()]; Route::ALL.len()],
+    latency: [OnceLock<Histogram>; Route::ALL.len()],
     /// `[verdict][category]`: allow/deny × none/Default/Allow/Optimize.
     decisions: [[OnceLock<Counter>; 4]; 2],
 }
@@ -225,16 +259,9 @@ impl Metrics {
         }
     }
 
-    pub fn request(&self, route: &'static str, status: u16, seconds: f64) {
-        let Some(r) = CACHED_ROUTES.iter().position(|c| *c == route) else {
-            self.requests
-                .get_or_create(&RequestLabels { route, status })
-                .inc();
-            self.latency
-                .get_or_create(&RouteLabel { route })
-                .observe(seconds);
-            return;
-        };
+    pub fn request(&self, route: Route, status: u16, seconds: f64) {
+        let r = route as usize;
+        let route = route.as_str();
         match CACHED_STATUSES.iter().position(|c| *c == status) {
             Some(s) => self.handles.requests[r][s]
                 .get_or_init(|| {
@@ -337,5 +364,40 @@ impl Metrics {
             out.clear();
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every route counts under its own label, in the handle slot of its own number.
+    #[test]
+    fn each_route_counts_under_its_label() {
+        let m = Metrics::new();
+        for (n, route) in Route::ALL.into_iter().enumerate() {
+            assert_eq!(route as usize, n, "{route:?}");
+            for _ in 0..=n {
+                m.request(route, 200, 0.000_02);
+            }
+            m.request(route, 299, 0.5);
+        }
+        let text = m.encode();
+        for (n, route) in Route::ALL.into_iter().enumerate() {
+            let label = route.as_str();
+            for line in [
+                format!(
+                    "pacwarden_http_requests_total{{route=\"{label}\",status=\"200\"}} {}",
+                    n + 1
+                ),
+                format!("pacwarden_http_requests_total{{route=\"{label}\",status=\"299\"}} 1"),
+                format!(
+                    "pacwarden_http_request_duration_seconds_count{{route=\"{label}\"}} {}",
+                    n + 2
+                ),
+            ] {
+                assert!(text.lines().any(|l| l == line), "{line} missing in\n{text}");
+            }
+        }
     }
 }

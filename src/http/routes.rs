@@ -35,6 +35,7 @@ use crate::catalogue::{Catalogue, Proto};
 use crate::config::ServerConfig;
 use crate::host;
 use crate::matcher::PortQuery;
+use crate::metrics::Route;
 use crate::snapshot::Verdict;
 use crate::state::State;
 
@@ -70,18 +71,18 @@ impl Routes {
     /// complete (the listener takes it anyway for its header-read deadline).
     pub fn handle(&self, req: &mut Request<Incoming>, peer: SocketAddr, started: Instant) -> Resp {
         let route = match req.uri().path() {
-            _ if req.method() == Method::CONNECT => "decide",
-            "/decide" => "decide",
-            p if p.starts_with("/decide/") => "decide",
-            "/healthz" => "healthz",
-            "/readyz" => "readyz",
-            "/catalogue" => "catalogue",
-            "/catalogue/changes" => "changes",
-            "/metrics" => "metrics",
-            "/proxy.pac" | "/wpad.dat" => "pac",
-            p if p.starts_with("/pac/") && p.ends_with(".pac") => "pac_named",
-            p if p.starts_with("/export/") => "export",
-            _ => "other",
+            _ if req.method() == Method::CONNECT => Route::Decide,
+            "/decide" => Route::Decide,
+            p if p.starts_with("/decide/") => Route::Decide,
+            "/healthz" => Route::Healthz,
+            "/readyz" => Route::Readyz,
+            "/catalogue" => Route::Catalogue,
+            "/catalogue/changes" => Route::Changes,
+            "/metrics" => Route::Metrics,
+            "/proxy.pac" | "/wpad.dat" => Route::Pac,
+            p if p.starts_with("/pac/") && p.ends_with(".pac") => Route::PacNamed,
+            p if p.starts_with("/export/") => Route::Export,
+            _ => Route::Other,
         };
         let resp = self.route(route, req, peer);
         self.state.metrics.request(
@@ -122,10 +123,10 @@ impl Routes {
         client
     }
 
-    fn route(&self, route: &'static str, req: &mut Request<Incoming>, peer: SocketAddr) -> Resp {
+    fn route(&self, route: Route, req: &mut Request<Incoming>, peer: SocketAddr) -> Resp {
         match route {
-            "other" => return error(StatusCode::NOT_FOUND, "no such resource"),
-            "decide" => return self.decide_route(req),
+            Route::Other => return error(StatusCode::NOT_FOUND, "no such resource"),
+            Route::Decide => return self.decide_route(req),
             _ => {}
         }
         let req = &*req;
@@ -133,12 +134,12 @@ impl Routes {
             return refused;
         }
         let mut resp = match route {
-            "healthz" => text(StatusCode::OK, "ok\n"),
-            "readyz" if self.state.is_ready() => text(StatusCode::OK, "ready\n"),
-            "readyz" => text(StatusCode::SERVICE_UNAVAILABLE, "shutting down\n"),
-            "metrics" => self.metrics(),
-            "export" => self.export(req),
-            "changes" => match self.state.changes() {
+            Route::Healthz => text(StatusCode::OK, "ok\n"),
+            Route::Readyz if self.state.is_ready() => text(StatusCode::OK, "ready\n"),
+            Route::Readyz => text(StatusCode::SERVICE_UNAVAILABLE, "shutting down\n"),
+            Route::Metrics => self.metrics(),
+            Route::Export => self.export(req),
+            Route::Changes => match self.state.changes() {
                 Some(json) => {
                     let mut r = Response::new(Full::new(json));
                     r.headers_mut().insert(
@@ -149,12 +150,12 @@ impl Routes {
                 }
                 None => error(StatusCode::NOT_FOUND, "no changes recorded yet"),
             },
-            "pac" => {
+            Route::Pac => {
                 let served = self.state.guard();
                 let i = served.profile_for_client(self.client(req, peer));
                 serve_pac(&served, i, req)
             }
-            "pac_named" => {
+            Route::PacNamed => {
                 let served = self.state.guard();
                 let name = req.uri().path()["/pac/".len()..].trim_end_matches(".pac");
                 match served.profile(name) {
@@ -162,6 +163,7 @@ impl Routes {
                     None => error(StatusCode::NOT_FOUND, "no such profile"),
                 }
             }
+            // `Route::Catalogue`; `Decide` and `Other` were answered above.
             _ => self.catalogue(),
         };
         if req.method() == Method::HEAD {
