@@ -34,7 +34,8 @@ async fn serve() -> std::io::Result<()> {
     // FLOOR_TIMER=1 (header-read timeout), FLOOR_UPGRADES=1, FLOOR_GRACEFUL=1, FLOOR_ARMED=1
     // (one timer armed for a day: the worker then parks with a timeout); FLOOR_CT=1 (set in
     // the environment, read in `main`) runs a current-thread runtime instead of tokio's
-    // default multi-threaded one.
+    // default multi-threaded one; FLOOR_FLAT=1 writes each response from one buffer
+    // (`writev(false)`, as pacwarden does) instead of hyper's default vectored writes.
     let on = |k: &str| std::env::var_os(k).is_some();
     let (timer, upgrades, graceful) = (
         on("FLOOR_TIMER"),
@@ -42,6 +43,9 @@ async fn serve() -> std::io::Result<()> {
         on("FLOOR_GRACEFUL"),
     );
     let mut builder = auto::Builder::new(TokioExecutor::new());
+    if on("FLOOR_FLAT") {
+        builder.http1().writev(false);
+    }
     if timer {
         builder
             .http1()
