@@ -94,8 +94,9 @@ pub async fn serve(
         let svc = service_fn(move |mut req| {
             let started = std::time::Instant::now();
             stamp.head_completed(started);
-            let resp = routes.handle(&mut req, peer, started);
-            async move { Ok::<_, std::convert::Infallible>(resp) }
+            std::future::ready(Ok::<_, std::convert::Infallible>(
+                routes.handle(&mut req, peer, started),
+            ))
         });
         let stop = watchdog::Stop::new();
         let stop_rx = stop.clone();

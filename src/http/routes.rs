@@ -69,6 +69,7 @@ impl Routes {
 
     /// Answers one request and records it in the metrics. `started` is when the head was
     /// complete (the listener takes it anyway for its header-read deadline).
+    #[inline(always)]
     pub fn handle(&self, req: &mut Request<Incoming>, peer: SocketAddr, started: Instant) -> Resp {
         let route = match req.uri().path() {
             _ if req.method() == Method::CONNECT => Route::Decide,
