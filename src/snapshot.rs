@@ -157,7 +157,18 @@ impl Snapshot {
         self.allow.rule_count() + self.supplement.rule_count() + self.deny.rule_count()
     }
 
+    /// A matcher with no rules (an organisation without deny entries, a catalogue without
+    /// uncategorised sets) is passed over without a call into the walk.
+    #[inline]
     fn lookup(m: &Matcher, host: &Host, q: Option<PortQuery>) -> Option<RuleId> {
+        if m.is_empty() {
+            return None;
+        }
+        Self::lookup_in(m, host, q)
+    }
+
+    #[inline(never)]
+    fn lookup_in(m: &Matcher, host: &Host, q: Option<PortQuery>) -> Option<RuleId> {
         match host {
             Host::Name(n) => m.lookup_name(n, q),
             Host::Ip(ip) => m.lookup_ip(*ip, q),

@@ -215,6 +215,12 @@ pub struct Matcher {
 }
 
 impl Matcher {
+    /// Whether the matcher has no rules at all.
+    #[inline]
+    pub fn is_empty(&self) -> bool {
+        self.rules.is_empty()
+    }
+
     /// Whether some member of `rule` is reachable on the queried port.
     #[inline]
     fn accepts(&self, rule: RuleId, q: PortQuery) -> bool {
