@@ -236,6 +236,24 @@ fn endpoints_statuses_and_headers() {
     );
     let r = agent().head(&server.url("/healthz")).call().unwrap();
     assert_eq!(r.status().as_u16(), 200);
+    // HEAD /decide: the GET's status and headers, no body (raw, to see what is sent).
+    let reply = raw(
+        server.addr,
+        b"HEAD /decide?host=outlook.office365.com HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    );
+    let (head, body) = reply.split_once("\r\n\r\n").unwrap();
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("content-type: application/json"),
+        "{head}"
+    );
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("cache-control: max-age="),
+        "{head}"
+    );
+    assert_eq!(body, "");
 
     // A GET with a body is refused.
     let reply = raw(
