@@ -104,14 +104,27 @@ PY
 
 # Latency at half of pacwarden's maximum rate (the median of its rounds: single rounds swing
 # by a quarter on a shared machine): wrk is closed-loop (always at saturation), so a
-# fixed-rate client of our own (examples/paced.rs) sends the same paths on a schedule.
+# fixed-rate client of our own (examples/paced.rs) sends the same paths on a schedule. One
+# stall of the VM puts milliseconds into whichever server's p99 it meets, so each server runs
+# once per round, alternately, and the summary gives the median p99 of its rounds.
 half=$(awk '/^rate for the fixed-rate runs/ {print $NF}' "$work/summary.txt")
-echo "fixed rate $half req/s (half of pacwarden's median maximum), $CONNS connections, ${DUR}s:"
-for s in "floor $FLOOR" "nginx-map $NGX" "pacwarden-decide $PW"; do
-  set -- $s
-  printf '%-20s ' "$1"
-  $CLIENT_CPU target/release/examples/paced "$2" "$half" "$DUR" "$CONNS" "$work/paths.txt"
+echo "fixed rate $half req/s (half of pacwarden's median maximum), $CONNS connections, ${DUR}s, $ROUNDS rounds:"
+for round in $(seq "$ROUNDS"); do
+  for s in "floor $FLOOR" "nginx-map $NGX" "pacwarden-decide $PW"; do
+    set -- $s
+    out=$($CLIENT_CPU target/release/examples/paced "$2" "$half" "$DUR" "$CONNS" "$work/paths.txt")
+    printf '%-22s %s\n' "$1-$round" "$out"
+    echo "$out" | grep -o 'p99 [0-9]* us' | awk '{print $2}' >> "$work/$1.p99"
+  done
 done
+python3 - "$work" <<'PY'
+import sys, statistics
+w = sys.argv[1]
+print("p99 at the fixed rate, median of the rounds (range):")
+for name in ("floor", "nginx-map", "pacwarden-decide"):
+    p = [int(l) for l in open(f"{w}/{name}.p99") if l.strip()]
+    print(f"  {name:<18} {statistics.median(p):7.0f} us   ({min(p)}-{max(p)} us)")
+PY
 
 # Server CPU time per request, from the kernel's accounting of each server process (nginx: its
 # worker), measured in pairs: two servers on the same core, each sent half of the fixed rate
