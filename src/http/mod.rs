@@ -9,6 +9,7 @@ pub mod tls;
 pub mod watchdog;
 pub mod workers;
 
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -101,37 +102,32 @@ pub async fn serve(
         let stop = watchdog::Stop::new();
         let stop_rx = stop.clone();
         let builder = builder.clone();
-        let tls = tls.clone();
-        let conn = workers.spawn(async move {
-            let _permit = permit;
-            let stream = match tokio::net::TcpStream::from_std(stream) {
-                Ok(s) => s,
-                Err(e) => {
-                    tracing::debug!(error = %e, %peer, "cannot register the connection; closed");
+        // Plain and TLS connections are separate tasks, so that the plain one's future (polled
+        // on every wake-up of every connection) carries no handshake states.
+        let conn = match tls.clone() {
+            None => workers.spawn(async move {
+                let _permit = permit;
+                let Some(stream) = register(stream, peer) else {
                     return;
-                }
-            };
-            let result = match tls {
-                None => {
-                    let conn = builder.serve_connection(TokioIo::new(stream), svc);
-                    watchdog::serve_until_stopped(conn, stop_rx).await
-                }
+                };
+                let conn = builder.serve_connection(TokioIo::new(stream), svc);
+                log_end(watchdog::serve_until_stopped(conn, stop_rx).await, peer);
+            }),
+            Some(acceptor) => workers.spawn(async move {
+                let _permit = permit;
+                let Some(stream) = register(stream, peer) else {
+                    return;
+                };
                 // The handshake counts against the first head's deadline.
-                Some(acceptor) => match acceptor.accept(stream).await {
+                match acceptor.accept(stream).await {
                     Ok(tls_stream) => {
                         let conn = builder.serve_connection(TokioIo::new(tls_stream), svc);
-                        watchdog::serve_until_stopped(conn, stop_rx).await
+                        log_end(watchdog::serve_until_stopped(conn, stop_rx).await, peer);
                     }
-                    Err(e) => {
-                        tracing::debug!(error = %e, %peer, "TLS handshake failed");
-                        Ok(())
-                    }
-                },
-            };
-            if let Err(e) = result {
-                tracing::debug!(error = %e, %peer, "connection ended with an error");
-            }
-        });
+                    Err(e) => tracing::debug!(error = %e, %peer, "TLS handshake failed"),
+                }
+            }),
+        };
         let shutdown = shutdown.clone();
         tokio::spawn(async move {
             let ended = watchdog::watch(conn, activity, head_timeout, shutdown, stop).await;
@@ -149,6 +145,23 @@ pub async fn serve(
         () = tokio::time::sleep(Duration::from_secs(cfg.shutdown_grace_secs)) => {
             tracing::warn!("shutdown grace period over; closing remaining connections");
         }
+    }
+}
+
+/// The accepted socket registered with the calling worker's reactor.
+fn register(stream: std::net::TcpStream, peer: SocketAddr) -> Option<tokio::net::TcpStream> {
+    match tokio::net::TcpStream::from_std(stream) {
+        Ok(s) => Some(s),
+        Err(e) => {
+            tracing::debug!(error = %e, %peer, "cannot register the connection; closed");
+            None
+        }
+    }
+}
+
+fn log_end<E: std::fmt::Display>(result: Result<(), E>, peer: SocketAddr) {
+    if let Err(e) = result {
+        tracing::debug!(error = %e, %peer, "connection ended with an error");
     }
 }
 
