@@ -181,7 +181,7 @@ impl Routes {
     /// without `host=`/`ip=` (nginx, whose `?profile=…` is kept) the configured header, else
     /// `Host`. The query is scanned once, without building a list of pairs.
     ///
-    /// An ordinary query's answer takes over the request's header map (see [`recycled`]).
+    /// An ordinary query's answer takes over the request's header map (see [`Routes::decide`]).
     fn decide_route(&self, req: &mut Request<Incoming>) -> Resp {
         let mut headers = std::mem::take(req.headers_mut());
         let req = &*req;
