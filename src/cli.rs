@@ -136,6 +136,10 @@ pub enum PacCommand {
         /// What myIpAddress returns (repeatable; default 127.0.0.1).
         #[arg(long, value_name = "IP")]
         my_ip: Vec<std::net::IpAddr>,
+        /// Hand the PAC each host as typed, as libproxy, pypac and pacparser do, instead of
+        /// reading it as a browser does first (lowercase, punycode, canonical addresses).
+        #[arg(long)]
+        as_typed: bool,
         /// Longest a load or a single call may take, in milliseconds.
         #[arg(long, default_value_t = 5000)]
         timeout_ms: u64,
@@ -207,18 +211,17 @@ pub fn run(cli: Cli) -> ExitCode {
                     pac,
                     resolve,
                     my_ip,
+                    as_typed,
                     timeout_ms,
                     targets,
                 },
-        } => pac_test(
-            config.config,
-            profile,
-            pac,
-            &resolve,
-            my_ip,
-            timeout_ms,
-            &targets,
-        ),
+        } => match engine_options(&resolve, my_ip, timeout_ms) {
+            Ok(opts) => pac_test(config.config, profile, pac, opts, as_typed, &targets),
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::from(2)
+            }
+        },
         Command::Pac {
             what:
                 PacCommand::Render {
@@ -321,7 +324,7 @@ fn decide(
         eprintln!("error: port 0 is not a destination port");
         return ExitCode::from(2);
     }
-    let h = match host::normalize(input) {
+    let h = match host::read(input) {
         Ok(h) => h,
         Err(e) => {
             eprintln!("error: bad host: {e}");
@@ -346,7 +349,7 @@ fn decide(
         return ExitCode::from(2);
     };
     let q = port.map(|port| PortQuery { proto, port });
-    let d = snap.decide(&h, q, profile);
+    let d = snap.decide_read(&h, q, profile);
     match serde_json::to_string(&d) {
         Ok(json) => println!("{json}"),
         Err(e) => {
@@ -449,35 +452,42 @@ fn resolve_table(
             .trim_end_matches(']')
             .parse()
             .map_err(|_| format!("--resolve {e:?}: {ip:?} is not an IP address"))?;
-        let name = crate::pac::engine::browser_host(name)
-            .trim_end_matches('.')
-            .to_owned();
+        let name = match host::normalize(name.trim()) {
+            Ok(host::Host::Name(n)) => n.into_owned(),
+            Ok(host::Host::Ip(_)) => {
+                return Err(format!(
+                    "--resolve {e:?}: {name:?} is an address, not a name"
+                ))
+            }
+            Err(err) => return Err(format!("--resolve {e:?}: bad host: {err}")),
+        };
         table.entry(name).or_default().push(ip);
     }
     Ok(table)
+}
+
+/// The embedded engine's DNS table, `myIpAddress` and deadline from `pac test`'s options.
+fn engine_options(
+    resolve: &[String],
+    my_ip: Vec<std::net::IpAddr>,
+    timeout_ms: u64,
+) -> Result<crate::pac::engine::EngineOptions, String> {
+    Ok(crate::pac::engine::EngineOptions {
+        resolve: resolve_table(resolve)?,
+        my_ip,
+        timeout: std::time::Duration::from_millis(timeout_ms.max(1)),
+    })
 }
 
 fn pac_test(
     config: Option<PathBuf>,
     profile: Option<String>,
     pac_file: Option<PathBuf>,
-    resolve: &[String],
-    my_ip: Vec<std::net::IpAddr>,
-    timeout_ms: u64,
+    opts: crate::pac::engine::EngineOptions,
+    as_typed: bool,
     targets: &[String],
 ) -> ExitCode {
-    use crate::pac::engine::{url_and_host, EngineOptions, Evaluator};
-    let opts = match resolve_table(resolve) {
-        Ok(resolve) => EngineOptions {
-            resolve,
-            my_ip,
-            timeout: std::time::Duration::from_millis(timeout_ms.max(1)),
-        },
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(2);
-        }
-    };
+    use crate::pac::engine::{url_and_host, Evaluator};
     let text = match pac_file {
         Some(path) if path.as_os_str() == "-" => {
             let mut s = String::new();
@@ -528,7 +538,14 @@ fn pac_test(
     let mut failed = false;
     let mut out = std::io::stdout().lock();
     for target in targets {
-        let (url, host) = url_and_host(target);
+        let (url, host) = match url_and_host(target, as_typed) {
+            Ok(u) => u,
+            Err(e) => {
+                failed = true;
+                let _ = writeln!(out, "{target}: error: {e}");
+                continue;
+            }
+        };
         match engine.find_proxy(&url, &host) {
             Ok(a) => {
                 for alert in &a.alerts {
@@ -609,8 +626,8 @@ fn check_pacs(served: &crate::state::Served, out: &mut impl Write) -> bool {
                 for m in &r.mismatches {
                     let _ = writeln!(
                         out,
-                        "mismatch: profile {}: host {:?} (PAC given {:?}): PAC returns {:?}, /decide routes {:?}",
-                        profile.name, m.probe.decide, m.probe.pac, m.pac, m.decide
+                        "mismatch: profile {}: host {:?}: PAC returns {:?}, /decide routes {:?}",
+                        profile.name, m.probe.host, m.pac, m.decide
                     );
                 }
                 let _ = writeln!(

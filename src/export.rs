@@ -433,7 +433,7 @@ mod tests {
                 .collect();
             let mut checked = 0;
             for p in probes(snap.catalogue()) {
-                let Ok(h) = host::normalize(&p.decide) else {
+                let Ok(h) = host::normalize(&p.host) else {
                     continue;
                 };
                 if let Host::Name(n) = &h {
@@ -446,7 +446,7 @@ mod tests {
                     squid_model(&e.body, &h),
                     want,
                     "{} ({})",
-                    p.decide,
+                    p.host,
                     profile.name
                 );
                 checked += 1;

@@ -5,7 +5,7 @@
 use serde::Serialize;
 
 use crate::catalogue::{Action, Catalogue, Category, Proto, SetId};
-use crate::host::Host;
+use crate::host::{Host, Reading};
 use crate::matcher::{Matcher, MatcherBuilder, PortQuery, RuleId, Target};
 use crate::profile::{Profile, Route};
 
@@ -213,6 +213,22 @@ impl Snapshot {
         let outcome = self.outcome(host, port);
         let local = profile.local_route(host);
         self.decision(host.to_string(), outcome, local, port, profile)
+    }
+
+    /// Decides a host as a client spelled it: as [`Snapshot::decide`], with the route the
+    /// generated PAC gives that exact spelling, which is the proxy for one that is not
+    /// portable (the PAC cannot read it as every client would; the proxy's own check does).
+    pub fn decide_read(
+        &self,
+        read: &Reading,
+        port: Option<PortQuery>,
+        profile: &Profile,
+    ) -> Decision {
+        let mut d = self.decide(&read.host, port, profile);
+        if !read.portable {
+            d.route = Route::Proxy;
+        }
+        d
     }
 
     /// The decision for an outcome. `local` is the profile's route for the host if it is a

@@ -153,6 +153,13 @@ fn hostile_hosts_exit_2_with_a_reason() {
         "a\tb",
         long_label.as_str(),
         "*.sharepoint.com",
+        // Refused by the URL Standard: invalid punycode, a number that is no address, zone.
+        "xn--login.microsoftonline.com",
+        "1.2.3.09",
+        "a.b.c.0x1",
+        "4294967296",
+        "fe80::1%eth0",
+        "a\u{200d}.example",
     ] {
         let out = run(&["decide", host]);
         let err = stderr(&out);
@@ -415,6 +422,87 @@ fn additional_endpoints_cover_every_row() {
 
 /// `pac test` on the generated PAC, on a PAC file with DNS helpers and a --resolve table, and
 /// on PACs that fail to load, throw or never finish.
+/// Hosts are read as clients read them: every numeric spelling of an address is that
+/// address, a bare number is an address and not a plain host name, Unicode dots separate
+/// labels. The route is what the PAC does with that exact spelling: the proxy for one only
+/// canonicalising clients read.
+#[test]
+fn decide_reads_hosts_as_clients_do() {
+    for spelling in [
+        "0x34.0x60.1.1",
+        "52.96.257",
+        "878706945",
+        "064.0140.01.01",
+        "[::ffff:52.96.1.1]",
+    ] {
+        let (code, d) = decide(&[spelling]);
+        assert_eq!(code, 0, "{spelling}: {d}");
+        assert_eq!(d["host"], "52.96.1.1", "{spelling}");
+        assert_eq!(d["category"], "Optimize", "{spelling}");
+        assert_eq!(d["route"], "direct", "{spelling}");
+    }
+    // 52.80.1.1 is outside the catalogue: a number, not a plain host sent DIRECT.
+    let (code, d) = decide(&["877658369"]);
+    assert_eq!(
+        (code, d["host"].as_str(), d["route"].as_str()),
+        (1, Some("52.80.1.1"), Some("proxy"))
+    );
+    // Octal: 42.96.1.1, not 52.96.1.1.
+    let (code, d) = decide(&["052.96.1.1"]);
+    assert_eq!((code, d["host"].as_str()), (1, Some("42.96.1.1")));
+    // Full-width and ideographic dots: the canonical name decides, the spelling goes to
+    // the proxy (a client passing it untouched reaches the PAC with no ASCII dot in it).
+    for (spelling, name) in [
+        (
+            "login\u{ff0e}microsoftonline\u{ff0e}com",
+            "login.microsoftonline.com",
+        ),
+        ("outlook.office365.com\u{3002}", "outlook.office365.com"),
+    ] {
+        let (code, d) = decide(&[spelling]);
+        assert_eq!(code, 0, "{spelling}: {d}");
+        assert_eq!(d["host"], name);
+        assert_eq!(d["route"], "proxy", "{spelling}");
+    }
+}
+
+#[test]
+fn pac_test_reads_hosts_as_browsers_or_as_typed() {
+    let out = run(&[
+        "pac",
+        "test",
+        "052.96.1.1",
+        "0x34.0x60.1.1",
+        "login\u{ff0e}microsoftonline\u{ff0e}com",
+        "877658369",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "052.96.1.1: PROXY 127.0.0.1:3128\n0x34.0x60.1.1: DIRECT\nlogin\u{ff0e}microsoftonline\u{ff0e}com: DIRECT\n877658369: PROXY 127.0.0.1:3128\n"
+    );
+    // As typed (libproxy, pypac): the generated PAC reads numbers itself and sends the
+    // full-width spelling to the proxy.
+    let out = run(&[
+        "pac",
+        "test",
+        "--as-typed",
+        "052.96.1.1",
+        "0x34.0x60.1.1",
+        "login\u{ff0e}microsoftonline\u{ff0e}com",
+        "xn--login.microsoftonline.com",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "052.96.1.1: PROXY 127.0.0.1:3128\n0x34.0x60.1.1: DIRECT\nlogin\u{ff0e}microsoftonline\u{ff0e}com: PROXY 127.0.0.1:3128\nxn--login.microsoftonline.com: PROXY 127.0.0.1:3128\n"
+    );
+    // What the Standard refuses is an error, not a guess.
+    let out = run(&["pac", "test", "xn--login.microsoftonline.com"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stdout).contains(": error: "));
+}
+
 #[test]
 fn pac_test_evaluates_generated_and_user_pacs() {
     let out = run(&[

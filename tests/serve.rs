@@ -1255,6 +1255,86 @@ fn decide_as_an_authorization_subrequest() {
     assert!(line.starts_with("HTTP/1.1 405"), "{line}");
 }
 
+/// `/decide` and the authorization paths read hosts as clients do (the URL Standard): numeric
+/// spellings are addresses, Unicode dots separate labels, what the Standard refuses is 400
+/// (403 on authorization paths); `route` is what the PAC does with the exact spelling.
+#[test]
+fn decide_reads_hosts_as_clients_do() {
+    let server = Server::start(&repo("config/pacwarden.toml"));
+    let ask = |q: &str| get(&server.url(&format!("/decide?{q}")));
+    for q in [
+        "host=0x34.0x60.1.1",
+        "host=52.96.257",
+        "host=878706945",
+        "host=064.0140.01.01",
+        "ip=0x34600101",
+        "host=%5B::ffff:52.96.1.1%5D",
+    ] {
+        let r = ask(q);
+        assert_eq!(r.status, 200, "{q}: {}", r.body);
+        let d = r.json();
+        assert_eq!(d["host"], "52.96.1.1", "{q}");
+        assert_eq!(d["route"], "direct", "{q}");
+    }
+    let r = ask("host=877658369");
+    assert_eq!(r.status, 403);
+    assert_eq!(
+        (r.json()["host"].as_str(), r.json()["route"].as_str()),
+        (Some("52.80.1.1"), Some("proxy"))
+    );
+    let r = ask("host=052.96.1.1");
+    assert_eq!(
+        (r.status, r.json()["host"].as_str()),
+        (403, Some("42.96.1.1"))
+    );
+    // Full-width dots (percent-encoded UTF-8) and a trailing ideographic full stop.
+    for (q, name) in [
+        (
+            "host=login%EF%BC%8Emicrosoftonline%EF%BC%8Ecom",
+            "login.microsoftonline.com",
+        ),
+        (
+            "host=outlook.office365.com%E3%80%82",
+            "outlook.office365.com",
+        ),
+        (
+            "host=login%252emicrosoftonline.com",
+            "login.microsoftonline.com",
+        ),
+    ] {
+        let r = ask(q);
+        assert_eq!(r.status, 200, "{q}: {}", r.body);
+        assert_eq!(r.json()["host"], name, "{q}");
+        assert_eq!(r.json()["route"], "proxy", "{q}");
+        assert_eq!(r.json()["decision"], "allow", "{q}");
+    }
+    for q in [
+        "host=xn--login.microsoftonline.com",
+        "host=1.2.3.09",
+        "host=a.b.c.0x1",
+        "host=fe80::1%25eth0",
+        "host=a%E2%80%8D.example",
+        "ip=4294967296",
+    ] {
+        let r = ask(q);
+        assert_eq!(r.status, 400, "{q}: {}", r.body);
+        let why = r.json()["error"].as_str().unwrap_or_default().to_owned();
+        assert!(why.starts_with("bad "), "{q}: {why}");
+        assert!(!why.contains('\n'));
+    }
+    // Authorization subrequests read the same way, and refuse with 403.
+    for (request, status) in [
+        ("GET /decide HTTP/1.1\r\nHost: x\r\nX-Original-Host: 0x34.0x60.1.1\r\nConnection: close\r\n\r\n", "HTTP/1.1 200"),
+        ("GET /decide HTTP/1.1\r\nHost: x\r\nX-Original-Host: 877658369\r\nConnection: close\r\n\r\n", "HTTP/1.1 403"),
+        ("GET /decide HTTP/1.1\r\nHost: x\r\nX-Original-Host: xn--login.microsoftonline.com\r\nConnection: close\r\n\r\n", "HTTP/1.1 403"),
+        ("GET /decide/ HTTP/1.1\r\nHost: 878706945:443\r\nConnection: close\r\n\r\n", "HTTP/1.1 200"),
+        ("CONNECT 877658369:443 HTTP/1.1\r\nHost: 877658369:443\r\n\r\n", "HTTP/1.1 403"),
+    ] {
+        let (line, _) = raw_json(server.addr, request);
+        assert!(line.starts_with(status), "{request:?}: {line}");
+    }
+}
+
 /// `GET /export/FORMAT` renders from the served generation.
 #[test]
 fn exports_over_http() {

@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use crate::host::{self, HostError};
+use crate::host::{self, Host, HostError};
 
 /// A validated, normalised host pattern. `*` matches any run of characters, dots included,
 /// exactly like PAC `shExpMatch`.
@@ -34,14 +34,19 @@ impl HostPattern {
     /// its strategy. Wildcards need at least two labels without `*`, so `*`, `*.com` and `*com`
     /// are refused: they would swallow a whole TLD.
     pub fn parse(text: &str) -> Result<HostPattern, PatternError> {
+        if text.contains('%') {
+            return Err(HostError::PercentInPattern.into());
+        }
+        if !text.contains('*') {
+            // A literal name is read exactly as a host is, so it is the name clients reach;
+            // whatever reads as an address (`52.96.1.1`, `878706945`) belongs under prefixes.
+            return match host::read(text)?.host {
+                Host::Name(n) => Ok(HostPattern::Exact(n.into_owned())),
+                Host::Ip(_) => Err(PatternError::IpLiteral(text.to_owned())),
+            };
+        }
         let trimmed = text.strip_suffix('.').unwrap_or(text);
-        if trimmed.parse::<std::net::IpAddr>().is_ok() {
-            return Err(PatternError::IpLiteral(text.to_owned()));
-        }
-        let norm = host::normalize_name(trimmed, true)?.into_owned();
-        if !norm.contains('*') {
-            return Ok(HostPattern::Exact(norm));
-        }
+        let norm = host::normalize_pattern(trimmed)?.into_owned();
         let literal_labels = norm.split('.').filter(|l| !l.contains('*')).count();
         if literal_labels < 2 {
             return Err(PatternError::TooBroad(norm));
@@ -198,10 +203,47 @@ mod tests {
         ] {
             assert!(HostPattern::parse(bad).is_err(), "{bad:?} accepted");
         }
-        assert!(matches!(
-            HostPattern::parse("1.2.3.4"),
-            Err(PatternError::IpLiteral(_))
-        ));
+        // Whatever a client reads as an address is one, however it is spelled.
+        for ip in [
+            "1.2.3.4",
+            "878706945",
+            "0x34.0x60.1.1",
+            "052.96.1.1",
+            "2603:1006::1",
+            "[::1]",
+        ] {
+            assert!(
+                matches!(HostPattern::parse(ip), Err(PatternError::IpLiteral(_))),
+                "{ip}"
+            );
+        }
+        for bad in [
+            "xn--a.com",
+            "*.xn--a.com",
+            "1.2.3.09",
+            "a.0x1",
+            "a%2eb.com",
+            "*.a%2eb.com",
+        ] {
+            assert!(HostPattern::parse(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    /// Literal names in a catalogue are read as clients read them.
+    #[test]
+    fn names_are_read_as_clients_read_them() {
+        for (text, want) in [
+            (
+                "login\u{ff0e}microsoftonline\u{ff0e}com",
+                "login.microsoftonline.com",
+            ),
+            ("outlook.office365.com\u{3002}", "outlook.office365.com"),
+            ("b\u{fc}cher.example", "xn--bcher-kva.example"),
+            ("*.B\u{dc}CHER.example", "*.xn--bcher-kva.example"),
+        ] {
+            let got = HostPattern::parse(text).map(|p| p.as_str().to_owned());
+            assert_eq!(got.as_deref(), Ok(want), "{text:?}");
+        }
     }
 
     #[test]

@@ -265,11 +265,14 @@ impl Routes {
         };
         let profile = &served.profiles[index];
         // Without a port the answer is the rule's pre-rendered JSON with the host spliced in.
+        // ... and only for a portable spelling, whose route is the rule's.
         let fast = match q.port {
-            None => served
-                .decide_json
-                .answer(&served.snapshot, index, profile, &q.host),
-            Some(_) => None,
+            None if q.host.portable => {
+                served
+                    .decide_json
+                    .answer(&served.snapshot, index, profile, &q.host.host)
+            }
+            _ => None,
         };
         let (body, verdict) = match fast {
             Some((body, tail)) => {
@@ -279,7 +282,7 @@ impl Routes {
                 (body, tail.verdict)
             }
             None => {
-                let d = served.snapshot.decide(&q.host, q.port, profile);
+                let d = served.snapshot.decide_read(&q.host, q.port, profile);
                 self.state.metrics.decision_parts(d.decision, d.category);
                 let mut v = serde_json::to_vec(&d).unwrap_or_default();
                 v.push(b'\n');
@@ -506,7 +509,8 @@ struct RawQuery<'a> {
 
 /// The parameters of `/decide`, validated.
 struct DecideQuery<'a> {
-    host: host::Host<'a>,
+    /// The host as read, and whether its spelling is portable.
+    host: host::Reading<'a>,
     port: Option<PortQuery>,
     profile: Option<Cow<'a, str>>,
 }
@@ -552,15 +556,20 @@ impl<'a> RawQuery<'a> {
     /// `fallback` is the host of an authorization subrequest, used when the query names none.
     fn resolve(self, fallback: Option<&'a str>) -> Result<DecideQuery<'a>, String> {
         let host = match (self.host, self.ip) {
-            (Some(h), None) => normalize_param(h).map_err(|e| format!("bad host: {e}"))?,
-            (None, Some(i)) => match normalize_param(i) {
-                Ok(h @ host::Host::Ip(_)) => h,
+            (Some(h), None) => read_param(h).map_err(|e| format!("bad host: {e}"))?,
+            (None, Some(i)) => match read_param(i) {
+                Ok(
+                    r @ host::Reading {
+                        host: host::Host::Ip(_),
+                        ..
+                    },
+                ) => r,
                 _ => return Err("bad ip: not an IPv4 or IPv6 address".into()),
             },
             (Some(_), Some(_)) => return Err("give host or ip, not both".into()),
             (None, None) => match fallback {
                 Some("") => return Err("no host: the request names none".into()),
-                Some(h) => host::normalize(h).map_err(|e| format!("bad host: {e}"))?,
+                Some(h) => host::read(h).map_err(|e| format!("bad host: {e}"))?,
                 None => return Err("missing parameter host (or ip)".into()),
             },
         };
@@ -584,23 +593,22 @@ impl<'a> RawQuery<'a> {
 }
 
 /// The usual `/decide` query — `host=H` or `ip=A` alone, nothing encoded — validated without
-/// the general scan: the value is normalised as it stands, and `None` sends anything else
+/// the general scan: the value is read as it stands, and `None` sends anything else
 /// (including every invalid value, for its error message) to [`RawQuery::scan`]. A value
-/// that normalises holds no `&`, `%` or `+` (no host or address can), so it is the whole
-/// query's only parameter and reads the same decoded: the same answer as the general path
-/// (a test holds the two together), for one pass over the bytes instead of three.
+/// without `%` and `+` that reads as a host holds no `&` or `=` either (forbidden or
+/// refused in a host), so it is the whole query's only parameter and reads the same
+/// decoded: the same answer as the general path (a test holds the two together), for one
+/// pass over the bytes instead of three.
 fn plain_query(query: &str) -> Option<DecideQuery<'_>> {
     let (value, want_ip) = match query.strip_prefix("host=") {
         Some(v) => (v, false),
         None => (query.strip_prefix("ip=")?, true),
     };
-    match host::normalize(value) {
-        Ok(host @ host::Host::Ip(_)) => Some(DecideQuery {
-            host,
-            port: None,
-            profile: None,
-        }),
-        Ok(host) if !want_ip => Some(DecideQuery {
+    if value.contains(['%', '+']) {
+        return None;
+    }
+    match host::read(value) {
+        Ok(host) if !want_ip || matches!(host.host, host::Host::Ip(_)) => Some(DecideQuery {
             host,
             port: None,
             profile: None,
@@ -609,11 +617,14 @@ fn plain_query(query: &str) -> Option<DecideQuery<'_>> {
     }
 }
 
-/// A host parameter normalised, borrowing the query when the parameter was not encoded.
-fn normalize_param(value: Cow<'_, str>) -> Result<host::Host<'_>, host::HostError> {
+/// A host parameter read, borrowing the query when the parameter was not encoded.
+fn read_param(value: Cow<'_, str>) -> Result<host::Reading<'_>, host::HostError> {
     match value {
-        Cow::Borrowed(v) => host::normalize(v),
-        Cow::Owned(v) => host::normalize(&v).map(host::Host::into_owned),
+        Cow::Borrowed(v) => host::read(v),
+        Cow::Owned(v) => host::read(&v).map(|r| host::Reading {
+            host: r.host.into_owned(),
+            portable: r.portable,
+        }),
     }
 }
 
@@ -780,14 +791,24 @@ mod tests {
     fn general(q: &str) -> Result<(String, Option<PortQuery>, Option<String>), String> {
         RawQuery::scan(q)
             .and_then(|raw| raw.resolve(None))
-            .map(|d| (d.host.to_string(), d.port, d.profile.map(Cow::into_owned)))
+            .map(|d| {
+                (
+                    d.host.host.to_string(),
+                    d.port,
+                    d.profile.map(Cow::into_owned),
+                )
+            })
     }
 
     /// Whatever [`plain_query`] accepts, the general path reads the same; what it refuses,
     /// the general path still answers (with the reason when the query is bad).
     fn shortcut_agrees(q: &str) {
         if let Some(d) = plain_query(q) {
-            assert_eq!(general(q), Ok((d.host.to_string(), None, None)), "{q:?}");
+            assert_eq!(
+                general(q),
+                Ok((d.host.host.to_string(), None, None)),
+                "{q:?}"
+            );
         }
     }
 
@@ -862,7 +883,13 @@ mod tests {
             }
         }
         let ok = |q: &str| {
-            parse(q).map(|d| (d.host.to_string(), d.port, d.profile.map(Cow::into_owned)))
+            parse(q).map(|d| {
+                (
+                    d.host.host.to_string(),
+                    d.port,
+                    d.profile.map(Cow::into_owned),
+                )
+            })
         };
         assert_eq!(
             ok("host=Outlook.Office365.com.").unwrap().0,

@@ -239,48 +239,61 @@ impl Evaluator {
     }
 }
 
-/// A host as a browser hands it to `FindProxyForURL`: lowercase, international names in
-/// punycode, IPv6 literals without brackets; a trailing dot is kept.
-pub fn browser_host(host: &str) -> String {
-    let h = host.trim();
-    if let Some(inner) = h.strip_prefix('[').and_then(|s| s.strip_suffix(']')) {
-        return inner.to_ascii_lowercase();
-    }
-    match idna::domain_to_ascii(h) {
-        Ok(a) if !a.is_empty() => a,
-        _ => h.to_ascii_lowercase(),
-    }
-}
-
-/// Splits a command-line argument into (url, host) the way a browser would call the PAC: a
-/// URL keeps its text and yields its host; a bare host becomes `http://host/`.
-pub fn url_and_host(arg: &str) -> (String, String) {
-    let Some((scheme, rest)) = arg.split_once("://") else {
-        let host = browser_host(arg);
-        let shown = if host.contains(':') {
-            format!("[{host}]")
-        } else {
-            host.clone()
+/// Splits a command-line argument (a URL, or a bare host) into the `(url, host)` a client
+/// calls `FindProxyForURL` with.
+///
+/// As a browser does by default: the URL is read by the URL Standard (`url::Url`), so the
+/// host is canonical — lowercase, punycode, addresses in their canonical form, IPv6 without
+/// brackets, a trailing dot kept — and the URL is sanitised as Chromium does: no
+/// credentials, no fragment, and for https and wss no path or query. A spelling the Standard
+/// refuses is an error. With `as_typed`, the host is handed over exactly as written, as
+/// libproxy, pypac and pacparser do.
+pub fn url_and_host(arg: &str, as_typed: bool) -> Result<(String, String), String> {
+    let bare = !arg.contains("://");
+    if as_typed {
+        if bare {
+            let shown = if arg.contains(':') && !arg.starts_with('[') {
+                format!("[{arg}]")
+            } else {
+                arg.to_owned()
+            };
+            return Ok((format!("http://{shown}/"), arg.to_owned()));
+        }
+        let rest = arg.split_once("://").map_or("", |(_, r)| r);
+        let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+        let authority = authority.rsplit_once('@').map_or(authority, |(_, a)| a);
+        let host = match authority.strip_prefix('[') {
+            Some(inner) => inner.split_once(']').map_or(inner, |(h, _)| h),
+            None => authority
+                .rsplit_once(':')
+                .filter(|(_, port)| port.bytes().all(|b| b.is_ascii_digit()))
+                .map_or(authority, |(h, _)| h),
         };
-        return (format!("http://{shown}/"), host);
-    };
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
-    let authority = authority.rsplit_once('@').map_or(authority, |(_, a)| a);
-    let host = if authority.starts_with('[') {
-        authority
-            .split_once(']')
-            .map_or(authority, |(h, _)| h.trim_start_matches('['))
-    } else {
-        authority.split(':').next().unwrap_or("")
-    };
-    let host = browser_host(host);
-    // Chromium strips the path and query of https URLs before the PAC sees them.
-    let url = if scheme.eq_ignore_ascii_case("https") || scheme.eq_ignore_ascii_case("wss") {
-        format!("{}://{}/", scheme.to_ascii_lowercase(), authority)
-    } else {
+        return Ok((arg.to_owned(), host.to_owned()));
+    }
+    let text = if !bare {
         arg.to_owned()
+    } else if arg.contains(':') && !arg.starts_with('[') {
+        format!("http://[{arg}]/")
+    } else {
+        format!("http://{arg}/")
     };
-    (url, host)
+    let mut url = url::Url::parse(&text).map_err(|e| format!("not a valid URL or host: {e}"))?;
+    let host = match url.host() {
+        Some(url::Host::Domain(d)) => d.to_owned(),
+        Some(url::Host::Ipv4(a)) => a.to_string(),
+        Some(url::Host::Ipv6(a)) => a.to_string(),
+        None => return Err("the URL names no host".into()),
+    };
+    // Setting these cannot fail on a URL with a host.
+    let _ = url.set_username("");
+    let _ = url.set_password(None);
+    url.set_fragment(None);
+    if matches!(url.scheme(), "https" | "wss") {
+        url.set_path("/");
+        url.set_query(None);
+    }
+    Ok((url.into(), host))
 }
 
 #[cfg(test)]
@@ -493,14 +506,50 @@ mod tests {
             ),
             ("2001:DB8::1", ("http://[2001:db8::1]/", "2001:db8::1")),
             ("https://a.b:8443/path?q=1", ("https://a.b:8443/", "a.b")),
-            ("http://u:p@a.b/x", ("http://u:p@a.b/x", "a.b")),
+            ("https://a.b:443/path", ("https://a.b/", "a.b")),
+            ("http://u:p@a.b/x#frag", ("http://a.b/x", "a.b")),
             ("http://[::1]:8080/", ("http://[::1]:8080/", "::1")),
             ("name.", ("http://name./", "name.")),
+            ("052.96.1.1", ("http://42.96.1.1/", "42.96.1.1")),
+            ("http://0x34.0x60.1.1/", ("http://52.96.1.1/", "52.96.1.1")),
+            (
+                "login\u{ff0e}microsoftonline\u{ff0e}com",
+                (
+                    "http://login.microsoftonline.com/",
+                    "login.microsoftonline.com",
+                ),
+            ),
         ];
         for (arg, (url, host)) in cases {
             assert_eq!(
-                url_and_host(arg),
-                (url.to_string(), host.to_string()),
+                url_and_host(arg, false),
+                Ok((url.to_string(), host.to_string())),
+                "{arg}"
+            );
+        }
+        for bad in ["xn--a.com", "1.2.3.09", "http://a b/", "fe80::1%eth0"] {
+            assert!(url_and_host(bad, false).is_err(), "{bad:?}");
+        }
+    }
+
+    /// As typed, the host reaches the PAC untouched, as libproxy and pypac hand it over.
+    #[test]
+    fn hosts_as_typed() {
+        let cases = [
+            ("052.96.1.1", ("http://052.96.1.1/", "052.96.1.1")),
+            (
+                "Login.Example.",
+                ("http://Login.Example./", "Login.Example."),
+            ),
+            ("2001:DB8::1", ("http://[2001:DB8::1]/", "2001:DB8::1")),
+            ("http://u@A.b:81/x", ("http://u@A.b:81/x", "A.b")),
+            ("http://[::1]:8080/", ("http://[::1]:8080/", "::1")),
+            ("xn--a.com", ("http://xn--a.com/", "xn--a.com")),
+        ];
+        for (arg, (url, host)) in cases {
+            assert_eq!(
+                url_and_host(arg, true),
+                Ok((url.to_string(), host.to_string())),
                 "{arg}"
             );
         }
