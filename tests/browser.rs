@@ -3,11 +3,19 @@
 //! origin server — both in this test — see which requests arrive how. A host the catalogue
 //! sends DIRECT must reach the origin itself; everything else must arrive at the proxy.
 //!
+//! Both schemes are observed, so the outcome does not depend on which hosts a Chromium build
+//! upgrades to HTTPS by itself (its HSTS preload list changes between releases): the origin
+//! listens on ports 80 and 443 and records a plain request by its `Host` or a TLS
+//! ClientHello by its server name; the proxy records an absolute-form request or a
+//! `CONNECT host:443`. Every host is probed over http and https, and spellings the browser
+//! canonicalises (numeric IPv4 forms, full-width dots) must go where /decide routes the host
+//! they read as.
+//!
 //! Isolation: the whole scenario runs in a fresh network namespace (`unshare --net`) that has
 //! nothing but loopback, and Chromium maps every name to 127.0.0.1 with
 //! `--host-resolver-rules`, so no request can leave the machine. The catalogue address used
-//! for the "IP literal inside a prefix" case is bound to that namespace's loopback, so the
-//! DIRECT connection to it lands on the origin too.
+//! for the "IP literal inside a prefix" case is also bound to that namespace's loopback, so a
+//! DIRECT connection to it lands on the origin whether or not the resolver rules map it.
 //!
 //! Needs Debian's `chromium` (scripts/test.sh installs it) and root or user namespaces.
 
@@ -16,7 +24,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 mod common;
-use common::{recorder, Seen, Server};
+use common::{wire_listen, wire_recorder, Arrival, Arrivals, Server};
 
 /// Set in the child test process that runs inside the namespace.
 const INSIDE: &str = "PW_TEST_INSIDE_NETNS";
@@ -88,18 +96,23 @@ fn decide_route(server: &Server, host: &str, profile: &str) -> String {
 
 struct Scenario {
     server: Server,
-    origin: (SocketAddr, Seen),
-    proxy: (SocketAddr, Seen),
+    /// What arrived at the origin's ports 80 and 443 (on every address of the namespace).
+    origin: Arrivals,
+    proxy: (SocketAddr, Arrivals),
     dir: PathBuf,
     next: usize,
 }
 
 impl Scenario {
-    /// Starts the origin (on every address, so the catalogue address reaches it), the
-    /// recording proxy and pacwarden with type2 and type1 profiles pointing at the proxy.
+    /// Starts the origin on ports 80 and 443 of every address (so the catalogue address
+    /// reaches it too), the recording proxy and pacwarden with type2 and type1 profiles
+    /// pointing at the proxy.
     fn start(extra_config: &str) -> Scenario {
-        let origin = recorder("0.0.0.0:0", "ORIGIN");
-        let proxy = recorder("127.0.0.1:0", "VIA-PROXY");
+        // One log for both ports: a connection to 443 is what HTTPS looks like here.
+        let origin = Arrivals::default();
+        wire_listen("0.0.0.0:80", "ORIGIN", origin.clone());
+        wire_listen("0.0.0.0:443", "ORIGIN", origin.clone());
+        let proxy = wire_recorder("127.0.0.1:0", "VIA-PROXY");
         let dir = tempdir("scenario");
         let cfg = dir.join("pacwarden.toml");
         let p = proxy.0.port();
@@ -122,29 +135,62 @@ impl Scenario {
         }
     }
 
-    /// Loads `http://host:ORIGIN_PORT/probe-N` through the PAC at `pac_path` and reports
-    /// how the request arrived: `direct`, `proxy`, or what went wrong.
-    fn route_of(&mut self, pac_path: &str, host: &str) -> String {
+    /// Loads `scheme://spelling/probe-N` through the PAC at `pac_path` and reports how the
+    /// browser went to `host` (the spelling as the browser reads it): `direct`, `proxy`, or
+    /// what went wrong. Plain HTTP and HTTPS are both observed — a browser upgrades some
+    /// hosts to HTTPS by itself (HSTS preload lists differ between builds): a DIRECT
+    /// connection shows at the origin as a request or a TLS server name, one through the
+    /// proxy as an absolute-form request or a CONNECT.
+    fn route_of(&mut self, pac_path: &str, scheme: &str, spelling: &str, host: &str) -> String {
         self.next += 1;
-        let marker = format!("probe-{}", self.next);
-        let url = format!("http://{host}:{}/{marker}", self.origin.0.port());
+        self.origin.lock().unwrap().clear();
+        self.proxy.1.lock().unwrap().clear();
+        let url = format!("{scheme}://{spelling}/probe-{}", self.next);
         let page = browse(
             &self.server.url(pac_path),
             &url,
             &self.dir.join(format!("chrome-{}", self.next)),
         );
-        let at_origin = self.origin.1.lock().unwrap().get(&marker).cloned();
-        let at_proxy = self.proxy.1.lock().unwrap().get(&marker).cloned();
-        match (at_origin, at_proxy) {
-            (Some(_), None) if page.contains("ORIGIN") => "direct".into(),
-            (None, Some(line)) if page.contains("VIA-PROXY") => {
-                assert!(
-                    line.starts_with(&format!("GET {url} ")),
-                    "the proxy got an absolute-form request: {line}"
-                );
-                "proxy".into()
-            }
-            (o, p) => format!("unclear: origin {o:?}, proxy {p:?}, page {page:?}"),
+        // Let the last connections' records land.
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        let bare = host.trim_start_matches('[').trim_end_matches(']');
+        let at_origin: Vec<Arrival> = self
+            .origin
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(_, a)| match a {
+                Arrival::Http { host: h, .. } => h == host || *h == format!("{host}:80"),
+                // No server name is sent for an address (RFC 6066 §3), and the resolver rules
+                // map address literals to loopback too: an unnamed hello during an address's
+                // probe is that address's.
+                Arrival::Tls { sni } => {
+                    sni == host || (sni.is_empty() && bare.parse::<std::net::IpAddr>().is_ok())
+                }
+                Arrival::Connect { .. } => false,
+            })
+            .map(|(_, a)| a.clone())
+            .collect();
+        let at_proxy: Vec<Arrival> = self
+            .proxy
+            .1
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(_, a)| match a {
+                Arrival::Http { target, .. } => {
+                    target.starts_with(&format!("http://{host}/"))
+                        || target.starts_with(&format!("http://{host}:80/"))
+                }
+                Arrival::Connect { target } => *target == format!("{host}:443"),
+                Arrival::Tls { .. } => false,
+            })
+            .map(|(_, a)| a.clone())
+            .collect();
+        match (at_origin.is_empty(), at_proxy.is_empty()) {
+            (false, true) => "direct".into(),
+            (true, false) => "proxy".into(),
+            _ => format!("unclear: origin {at_origin:?}, proxy {at_proxy:?}, page {page:?}"),
         }
     }
 }
@@ -161,6 +207,20 @@ const HOSTS: &[(&str, &str, &str)] = &[
     ("news.example.org", "proxy", "proxy"),        // not in the catalogue
     (INSIDE_PREFIX, "direct", "direct"),           // address inside an Optimize prefix
     (OUTSIDE_PREFIXES, "proxy", "proxy"),          // address in no prefix
+];
+
+/// Spellings the browser reads by the URL Standard before it calls the PAC, with the host
+/// it reads: the browser's route must be /decide's route for that host.
+const SPELLINGS: &[(&str, &str)] = &[
+    ("0xd.0x6b.6.152", INSIDE_PREFIX),   // hex parts
+    ("225117848", INSIDE_PREFIX),        // one number
+    ("015.0153.06.0230", INSIDE_PREFIX), // octal parts
+    ("877658369", "52.80.1.1"),          // a number, not a plain name
+    (
+        "login\u{ff0e}microsoftonline\u{ff0e}com",
+        "login.microsoftonline.com",
+    ), // full-width dots
+    ("OUTLOOK.office365.com", "outlook.office365.com"),
 ];
 
 /// Runs `body` inside a new network namespace with only loopback (plus the catalogue
@@ -181,14 +241,24 @@ fn in_netns(test: &str, body: impl FnOnce()) {
         return;
     }
     let exe = std::env::current_exe().expect("test binary path");
-    let status = Command::new("unshare")
+    let out = Command::new("unshare")
         .args(["--net", "--"])
         .arg(exe)
         .args(["--exact", test, "--nocapture", "--test-threads", "1"])
         .env(INSIDE, "1")
-        .status()
+        .output()
         .expect("unshare runs (util-linux)");
-    assert!(status.success(), "the scenario failed inside the namespace");
+    // Indented, so that the inner run's own summary is not read as another test binary's.
+    for line in String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .chain(String::from_utf8_lossy(&out.stderr).lines())
+    {
+        println!("  netns| {line}");
+    }
+    assert!(
+        out.status.success(),
+        "the scenario failed inside the namespace"
+    );
 }
 
 #[test]
@@ -197,18 +267,32 @@ fn chromium_follows_the_pac_for_type2_and_type1() {
         let mut s = Scenario::start("");
         let mut failures = Vec::new();
         for (pac_path, profile) in [("/proxy.pac", "type2"), ("/pac/type1.pac", "type1")] {
-            for (host, type2, type1) in HOSTS {
-                let want = if profile == "type2" { type2 } else { type1 };
+            // `want` empty: whatever /decide routes the host to.
+            let mut probe = |scheme: &str, spelling: &str, host: &str, want: &str| {
                 let decide = decide_route(&s.server, host, profile);
-                let got = s.route_of(pac_path, host);
+                let want = if want.is_empty() {
+                    decide.as_str()
+                } else {
+                    want
+                };
+                let got = s.route_of(pac_path, scheme, spelling, host);
                 println!(
-                    "{profile:6} {host:28} browser {got:6} /decide {decide:6} expected {want}"
+                    "{profile:6} {scheme:5} {spelling:28} browser {got:6} /decide {decide:6} expected {want}"
                 );
-                if got != *want || decide != *want {
+                if got != want || decide != want {
                     failures.push(format!(
-                        "{profile} {host}: browser {got}, /decide {decide}, expected {want}"
+                        "{profile} {scheme}://{spelling}: browser {got}, /decide {decide}, expected {want}"
                     ));
                 }
+            };
+            for (host, type2, type1) in HOSTS {
+                let want = if profile == "type2" { type2 } else { type1 };
+                // Both schemes for every host: what arrives shows whichever the browser used.
+                probe("http", host, host, want);
+                probe("https", host, host, want);
+            }
+            for (spelling, host) in SPELLINGS {
+                probe("http", spelling, host, "");
             }
         }
         assert!(failures.is_empty(), "{failures:#?}");
@@ -230,7 +314,14 @@ fn chromium_catches_a_wrong_pac() {
             "templates_dir = {:?}",
             templates.display().to_string()
         ));
-        assert_eq!(s.route_of("/proxy.pac", "www.example.com"), "direct");
+        assert_eq!(
+            s.route_of("/proxy.pac", "http", "www.example.com", "www.example.com"),
+            "direct"
+        );
+        assert_eq!(
+            s.route_of("/proxy.pac", "https", "www.example.com", "www.example.com"),
+            "direct"
+        );
         assert_eq!(decide_route(&s.server, "www.example.com", "type2"), "proxy");
     });
 }
