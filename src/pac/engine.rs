@@ -3,8 +3,9 @@
 //!
 //! The engine runs on a thread of its own and every call waits for it with a deadline: a PAC
 //! that loops, recurses or backtracks forever costs the caller one timeout, never a hang.
-//! The helper functions browsers provide come from `helpers.js`; DNS is answered from a
-//! table given by the caller and nothing ever reaches the network.
+//! The helper functions browsers provide come from `helpers.js` and, for those Chromium
+//! implements natively, from [`super::library`]; DNS is answered from a table given by the
+//! caller and nothing ever reaches the network.
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -108,6 +109,13 @@ fn run(
     ctx.runtime_limits_mut()
         .set_loop_iteration_limit(50_000_000);
     ctx.runtime_limits_mut().set_recursion_limit(2_000);
+    if let Err(e) = super::library::register(&mut ctx) {
+        let _ = ready.send(Err(EvalError::Load(format!(
+            "helper functions: {}",
+            error_text(&e, &mut ctx)
+        ))));
+        return;
+    }
     if let Err(e) = ctx.eval(Source::from_bytes(&prelude(&opts))) {
         let _ = ready.send(Err(EvalError::Load(format!(
             "helper functions: {}",
@@ -370,7 +378,13 @@ mod tests {
                 "example.com",
                 false,
             ),
-            ("isInNetEx(host, 'fd00::/8')", "intranet.corp", true),
+            // As in Chromium, isInNetEx takes an address: a name is not resolved.
+            ("isInNetEx(host, 'fd00::/8')", "intranet.corp", false),
+            (
+                "isInNetEx(dnsResolveEx(host).split(';')[1], 'fd00::/8')",
+                "intranet.corp",
+                true,
+            ),
             ("isInNetEx(host, '2001:db8::/32')", "2001:db8:1::1", true),
             (
                 "isInNetEx(host, '2001:db8::/33')",
@@ -428,6 +442,223 @@ mod tests {
                 &EngineOptions::default(),
             );
             assert_eq!(got == "yes", *want, "{expr}");
+        }
+    }
+
+    /// The behaviours Chromium's own PAC library tests check (its
+    /// `pac_library_unittest.js`), as expressions and the value each gives there.
+    #[test]
+    fn library_behaves_like_chromium() {
+        let cases: &[(&str, &str)] = &[
+            ("isPlainHostName('google')", "true"),
+            ("isPlainHostName('google.com')", "false"),
+            ("isPlainHostName('192.168.1.1')", "false"),
+            ("isPlainHostName('.')", "false"),
+            ("isPlainHostName('.:')", "false"),
+            ("isPlainHostName('::1')", "false"),
+            ("isPlainHostName('::192.186.1.1')", "false"),
+            ("isPlainHostName('foopy::1')", "true"),
+            ("isPlainHostName('foo:112')", "true"),
+            ("isPlainHostName(':')", "true"),
+            ("isPlainHostName('[:]')", "true"),
+            ("isPlainHostName('[::1]')", "true"),
+            ("isPlainHostName('foo', 'foo', 'foo')", "true"),
+            ("sortIpAddressList('::2;::3;::1')", "::1;::2;::3"),
+            ("sortIpAddressList(';127.0.0.1;')", "127.0.0.1"),
+            (
+                "sortIpAddressList('192.168.0.1; 192.168.0.2')",
+                "192.168.0.1;192.168.0.2",
+            ),
+            (
+                "sortIpAddressList('127.0.0.1;\\t127.0.0.2;\\t 127.0.0.0')",
+                "127.0.0.0;127.0.0.1;127.0.0.2",
+            ),
+            (
+                "sortIpAddressList('192.168.1.1;0:0::1')",
+                "0:0::1;192.168.1.1",
+            ),
+            ("sortIpAddressList(' ;  ; ')", "false"),
+            ("sortIpAddressList('256.0.0.1')", "false"),
+            ("sortIpAddressList()", "null"),
+            ("sortIpAddressList(null)", "null"),
+            ("sortIpAddressList(null, null)", "null"),
+            ("isInNetEx('198.95.1.1', '198.95.3.3/16')", "true"),
+            ("isInNetEx('127.0.0.1', '0:0:0:0:0:0:7f00:1/16')", "true"),
+            (
+                "isInNetEx('::ffff:192.168.100.5', '192.168.1.1/16')",
+                "true",
+            ),
+            ("isInNetEx('198.95.115.10', '198.95.0.0/34')", "false"),
+            ("isInNetEx('127.0.0.1', '127.0.0.1')", "false"),
+            ("isInNetEx('127.0.0.1 ', '127.0.0.1/32')", "false"),
+            ("isInNetEx()", "null"),
+            ("isInNetEx(null)", "null"),
+            ("isInNetEx(null, null)", "null"),
+            ("isInNetEx(null, null, null)", "null"),
+            ("isInNetEx('198.95.249.79')", "null"),
+            ("dnsDomainIs('www.adobe.com', '.ad')", "false"),
+            ("dnsDomainLevels('192.168.1.1')", "3"),
+            (
+                "isInNet('192.89.132.a', '192.89.0.0', '255.255.0.0')",
+                "false",
+            ),
+            ("shExpMatch('foo5.jpg', '*o?.jpg')", "true"),
+        ];
+        let mut e = Evaluator::load(
+            "function FindProxyForURL(u, h) { return String(eval(h)); }",
+            &EngineOptions::default(),
+        )
+        .unwrap();
+        for (expr, want) in cases {
+            let got = e.find_proxy("http://x/", expr).map(|a| a.result);
+            assert_eq!(got.as_deref(), Ok(*want), "{expr}");
+        }
+        // Anything but a string is a TypeError with Chromium's message.
+        for arg in ["", "null", "1", "function () {}"] {
+            let expr = format!(
+                "(function () {{ try {{ isPlainHostName({arg}); return 'returned'; }} \
+                 catch (e) {{ return e.toString(); }} }})()"
+            );
+            let got = e.find_proxy("http://x/", &expr).map(|a| a.result);
+            assert_eq!(
+                got.as_deref(),
+                Ok("TypeError: Requires 1 string parameter"),
+                "{arg}"
+            );
+        }
+    }
+
+    /// The time helpers when a PAC replaces `Date` with one built from legacy date strings,
+    /// as Chromium's tests do: (the clock as a string, expression, value in Chromium).
+    #[test]
+    fn time_helpers_under_a_replaced_date() {
+        let cases: &[(&str, &str, bool)] = &[
+            ("Tue Mar 03 2009", "weekdayRange('MON', 'FRI')", true),
+            ("Tue Mar 03 2009", "weekdayRange('TUE')", true),
+            ("Tue Mar 03 2009", "weekdayRange('SAT', 'WED')", true),
+            ("Tue Mar 03 2009", "weekdayRange('WED', 'FRI')", false),
+            ("Tue Mar 03 2009", "weekdayRange('FRI', 'MON')", false),
+            ("Tue Mar 03 2009 GMT", "weekdayRange('TUE', 'GMT')", true),
+            (
+                "Tue Mar 03 2009 GMT",
+                "weekdayRange('SUN', 'MON', 'GMT')",
+                false,
+            ),
+            ("Mar 03 2009", "dateRange(3)", true),
+            ("Mar 03 2009", "dateRange(1)", false),
+            ("Mar 03 2009 GMT", "dateRange(3, 'GMT')", true),
+            ("Mar 03 2009", "dateRange(1, 4)", true),
+            ("Mar 03 2009", "dateRange(4, 20)", false),
+            ("Mar 03 2009", "dateRange(2, 'MAR')", true),
+            ("Mar 03 2009", "dateRange(3, 'JAN')", true),
+            ("Mar 03 2009", "dateRange(3, 'MAR', 2009)", true),
+            ("Mar 03 2009", "dateRange(4, 'MAR', 2009)", true),
+            ("Mar 03 2009", "dateRange(3, 'FEB', 2009)", true),
+            ("Mar 03 2014", "dateRange(3, 'MAR', 2009)", true),
+            ("Mar 03 2009", "dateRange('MAR', 'JAN')", true),
+            ("Mar 03 2009", "dateRange('SEP', 'APR')", true),
+            ("Mar 03 2009", "dateRange('FEB', 'JAN')", true),
+            ("Mar 03 2009", "dateRange('SEP', 'FEB')", false),
+            ("Mar 03 2009", "dateRange('MAY', 'SEP')", false),
+            ("Mar 03 2009", "dateRange(1, 'JAN', 3, 'MAR')", true),
+            ("Mar 03 2009", "dateRange(3, 'MAR', 1, 'JAN')", true),
+            ("Mar 03 2009", "dateRange(4, 'SEP', 3, 'FEB')", false),
+            ("Mar 03 2009", "dateRange(4, 'MAR', 4, 'SEP')", false),
+            ("Mar 03 2009", "dateRange('FEB', 2009, 'MAR', 2009)", true),
+            ("Apr 03 2009", "dateRange('FEB', 2009, 'MAR', 2010)", true),
+            ("Apr 03 2009", "dateRange('FEB', 2009, 'MAR', 2009)", false),
+            (
+                "Mar 03 2009",
+                "dateRange(3, 'JAN', 2009, 4, 'FEB', 2010)",
+                true,
+            ),
+            (
+                "Mar 03 2009",
+                "dateRange(4, 'MAR', 2009, 4, 'SEP', 2009)",
+                false,
+            ),
+            ("Mar 03, 2009 03:34:01", "timeRange(3)", true),
+            ("Mar 03, 2009 03:34:01", "timeRange(2)", false),
+            ("Mar 03, 2009 03:34:01", "timeRange(2, 4)", true),
+            ("Mar 03, 2009 03:34:01", "timeRange(11, 12)", false),
+            ("Mar 03, 2009 03:34:01", "timeRange(1, 0, 3, 34)", true),
+            ("Mar 03, 2009 03:34:01", "timeRange(3, 34, 1, 0)", true),
+            ("Mar 03, 2009 03:34:01", "timeRange(3, 34, 5, 0)", true),
+            ("Mar 03, 2009 03:34:01", "timeRange(1, 0, 3, 0)", false),
+            (
+                "Mar 03, 2009 03:34:14",
+                "timeRange(1, 0, 0, 3, 34, 14)",
+                true,
+            ),
+            (
+                "Mar 03, 2009 03:34:14",
+                "timeRange(1, 0, 0, 3, 34, 0)",
+                false,
+            ),
+            (
+                "Mar 03, 2009 03:34:14",
+                "timeRange(3, 34, 0, 5, 0, 0)",
+                true,
+            ),
+            (
+                "Mar 03, 2009 03:34:14",
+                "timeRange(11, 0, 0, 16, 0, 0)",
+                false,
+            ),
+        ];
+        // A stand-in for Date that always says the time of `clock`, forwarding every method.
+        let pac = "var clock = ''; var RealDate = Date;\
+            function Stopped() { this.inner = new RealDate(clock); }\
+            ['getTime', 'valueOf', 'getFullYear', 'getMonth', 'getDate', 'getDay', 'getHours', \
+             'getMinutes', 'getSeconds', 'getUTCFullYear', 'getUTCMonth', 'getUTCDate', \
+             'getUTCDay', 'getUTCHours', 'getUTCMinutes', 'getUTCSeconds', 'setFullYear', \
+             'setMonth', 'setDate', 'setHours', 'setMinutes', 'setSeconds'].forEach(function (m) {\
+              Stopped.prototype[m] = function () { return this.inner[m].apply(this.inner, arguments); };\
+            });\
+            Date = Stopped;\
+            function FindProxyForURL(u, h) { var p = h.split('|'); clock = p[0];\
+              if (isNaN(new RealDate(clock).getTime())) return 'unparsed'; return String(eval(p[1])); }";
+        let mut e = Evaluator::load(pac, &EngineOptions::default()).unwrap();
+        for (clock, expr, want) in cases {
+            let got = e
+                .find_proxy("http://x/", &format!("{clock}|{expr}"))
+                .map(|a| a.result);
+            assert_eq!(got, Ok(want.to_string()), "{expr} at {clock}");
+        }
+    }
+
+    #[test]
+    fn legacy_date_strings_parse() {
+        let mut e = Evaluator::load(
+            "function FindProxyForURL(u, h) { return String(eval(h)); }",
+            &EngineOptions::default(),
+        )
+        .unwrap();
+        for (expr, want) in [
+            ("new Date('Tue Mar 03 2009 GMT').getTime()", "1236038400000"),
+            ("Date.parse('Mar 03, 2009 03:34:01 GMT')", "1236051241000"),
+            (
+                "Date.parse('Tue, 03 Mar 2009 00:00:00 GMT')",
+                "1236038400000",
+            ),
+            ("Date.parse('2009-03-03T00:00:00Z')", "1236038400000"),
+            ("Date.parse('3 March 2009 10:00 PM +0100')", "1236114000000"),
+            (
+                "Date.parse('Thu Jan 01 1970 00:00:00 GMT+0000 (Coordinated Universal Time)')",
+                "0",
+            ),
+            ("new Date('Tue Mar 03 2009').getDay()", "2"),
+            ("new Date('Mar 03, 2009 03:34:01').getHours()", "3"),
+            ("new Date(2009, 2, 3).getDate()", "3"),
+            ("new Date(0).getTime()", "0"),
+            ("new Date() instanceof Date", "true"),
+            ("typeof Date()", "string"),
+            ("isNaN(new Date('not a date'))", "true"),
+            ("Date.parse('Mar 2009 GMT')", "1235865600000"),
+            ("isNaN(Date.parse('Mar'))", "true"),
+        ] {
+            let got = e.find_proxy("http://x/", expr).map(|a| a.result);
+            assert_eq!(got.as_deref(), Ok(want), "{expr}");
         }
     }
 

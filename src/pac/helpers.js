@@ -1,7 +1,9 @@
 // The PAC helper functions browsers define (Netscape's originals and Microsoft's IPv6-aware
-// "Ex" family), for `pacwarden pac test` and `pacwarden check --pac`. DNS never reaches the
-// network: names resolve only through __pwHosts, the --resolve table the tester injects
-// before this file, and otherwise fail as an unresolvable name would.
+// "Ex" family), for `pacwarden pac test` and `pacwarden check --pac`, behaving as Chromium's
+// do. isPlainHostName, sortIpAddressList and isInNetEx are native (src/pac/library.rs), as in
+// Chromium. DNS never reaches the network: names resolve only through __pwHosts, the
+// --resolve table the tester injects before this file, and otherwise fail as an
+// unresolvable name would.
 //
 // __pwHosts: {"name": ["192.0.2.1", "2001:db8::1"], ...}; __pwMyIp: ["192.0.2.7", ...];
 // __pwAlerts collects alert() messages.
@@ -93,54 +95,7 @@ function isInNet(host, pattern, mask) {
   return ((__pwV4Number(ip) & m) >>> 0) === ((__pwV4Number(pattern) & m) >>> 0);
 }
 
-// Does address `ip` (v4 or v6 text) lie in `prefix` ("10.0.0.0/8", "2001:db8::/32")?
-function __pwInPrefix(ip, prefix) {
-  var slash = prefix.indexOf("/");
-  if (slash < 0) return false;
-  var net = prefix.substring(0, slash), len = parseInt(prefix.substring(slash + 1), 10);
-  if (isNaN(len) || len < 0) return false;
-  if (__pwIsV4(net)) {
-    if (!__pwIsV4(ip) || len > 32) return false;
-    var a = __pwV4Number(ip), b = __pwV4Number(net);
-    var shift = Math.pow(2, 32 - len);
-    return Math.floor(a / shift) === Math.floor(b / shift);
-  }
-  var n6 = __pwV6(net), i6 = __pwV6(ip);
-  if (n6 === null || i6 === null || len > 128) return false;
-  for (var g = 0; g < 8 && len > 0; g++, len -= 16) {
-    var bits = Math.min(16, len), div = Math.pow(2, 16 - bits);
-    if (Math.floor(n6[g] / div) !== Math.floor(i6[g] / div)) return false;
-  }
-  return true;
-}
-
-function isInNetEx(host, prefix) {
-  var all = __pwLookup(host);
-  for (var i = 0; i < all.length; i++) if (__pwInPrefix(all[i], prefix)) return true;
-  return false;
-}
-
-function sortIpAddressList(list) {
-  if (typeof list !== "string" || list === "") return false;
-  var items = list.split(";");
-  var keyed = [];
-  for (var i = 0; i < items.length; i++) {
-    var s = items[i].replace(/^\s+|\s+$/g, "");
-    var v6 = __pwIsV4(s) ? null : __pwV6(s);
-    if (!__pwIsV4(s) && v6 === null) return false;
-    // IPv6 before IPv4, then numerically.
-    var key = v6 !== null ? "0" : "1";
-    var parts = v6 !== null ? v6 : s.split(".").map(function (x) { return parseInt(x, 10); });
-    for (var p = 0; p < parts.length; p++) key += ("00000" + parts[p]).slice(-5);
-    keyed.push([key, s]);
-  }
-  keyed.sort(function (a, b) { return a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0; });
-  return keyed.map(function (k) { return k[1]; }).join(";");
-}
-
 function getClientVersion() { return "1.0"; }
-
-function isPlainHostName(host) { return host.indexOf(".") < 0; }
 
 function dnsDomainIs(host, domain) {
   return host.length >= domain.length && host.substring(host.length - domain.length) === domain;
@@ -167,9 +122,70 @@ function shExpMatch(url, pattern) {
 var __pwDays = { SUN: 0, MON: 1, TUE: 2, WED: 3, THU: 4, FRI: 5, SAT: 6 };
 var __pwMonths = { JAN: 0, FEB: 1, MAR: 2, APR: 3, MAY: 4, JUN: 5, JUL: 6, AUG: 7, SEP: 8, OCT: 9, NOV: 10, DEC: 11 };
 
-// The clock the date helpers read. Tests may replace __pwNow.
+// Date strings in the forms every browser engine reads besides ISO 8601 and RFC 1123 (the
+// only ones this engine reads itself): "Tue Mar 03 2009", "Mar 03 2009 GMT",
+// "Mar 03, 2009 03:34:01", "3 March 2009 10:00 PM +0100", Date's own toString(). Returns the
+// time value, or NaN.
+function __pwLegacyDate(text) {
+  var tokens = String(text).replace(/\([^)]*\)/g, " ").split(/[\s,]+/);
+  var year = -1, month = -1, day = -1, h = 0, mi = 0, sec = 0, zone = null, pm = null;
+  for (var i = 0; i < tokens.length; i++) {
+    var t = tokens[i].toUpperCase(), m;
+    if (t === "") continue;
+    if ((m = /^(\d{1,2}):(\d{2})(?::(\d{2}))?$/.exec(t))) {
+      h = +m[1]; mi = +m[2]; sec = m[3] ? +m[3] : 0;
+    } else if (t === "AM" || t === "PM") {
+      pm = t === "PM";
+    } else if ((m = /^(?:GMT|UTC|UT|Z)?([+-])(\d{2}):?(\d{2})$/.exec(t)) && (zone === null || zone === 0)) {
+      zone = (m[1] === "-" ? -1 : 1) * (+m[2] * 60 + +m[3]);
+    } else if (t === "GMT" || t === "UTC" || t === "UT" || t === "Z") {
+      zone = 0;
+    } else if (/^[A-Z]+\.?$/.test(t)) {
+      var name = t.substring(0, 3);
+      if (__pwMonths[name] !== undefined && month < 0) month = __pwMonths[name];
+      else if (__pwDays[name] === undefined) return NaN;
+    } else if (/^\d+$/.test(t)) {
+      if (day < 0 && t.length <= 2 && +t >= 1 && +t <= 31) day = +t;
+      else if (year < 0) year = t.length <= 2 ? (+t < 50 ? 2000 + +t : 1900 + +t) : +t;
+      else return NaN;
+    } else if ((m = /^(\d{1,2})\/(\d{1,2})\/(\d{2,4})$/.exec(t))) {
+      month = +m[1] - 1; day = +m[2]; year = +m[3];
+    } else {
+      return NaN;
+    }
+  }
+  if (day < 0) day = 1;
+  if (year < 0 || month < 0 || h > 24 || mi > 59 || sec > 59) return NaN;
+  if (pm !== null) h = h % 12 + (pm ? 12 : 0);
+  if (zone === null) return new __pwNativeDate(year, month, day, h, mi, sec).getTime();
+  return __pwNativeDate.UTC(year, month, day, h, mi, sec) - zone * 60000;
+}
+
+// Date, reading those forms too: a PAC (or a test harness in it) that builds dates from
+// strings gets the same dates as in a browser. Everything else is the engine's own Date.
+var __pwNativeDate = Date;
+Date = (function (Native) {
+  function parse(text) {
+    var t = Native.parse(text);
+    return isNaN(t) ? __pwLegacyDate(text) : t;
+  }
+  function PwDate() {
+    if (!(this instanceof PwDate)) return Native();
+    if (arguments.length === 1 && typeof arguments[0] === "string") return new Native(parse(arguments[0]));
+    return Reflect.construct(Native, Array.prototype.slice.call(arguments));
+  }
+  PwDate.prototype = Native.prototype;
+  PwDate.parse = parse;
+  PwDate.UTC = Native.UTC;
+  PwDate.now = Native.now;
+  return PwDate;
+})(Date);
+
+// The clock the date helpers read: the global Date at call time, so a PAC that replaces
+// Date (as Chromium's own tests do) sets the time. Tests may replace __pwNow.
 function __pwNow() { return new Date(); }
 
+// The arguments without a trailing "GMT", and whether it was there.
 function __pwArgs(args) {
   var list = Array.prototype.slice.call(args);
   var gmt = list.length > 0 && list[list.length - 1] === "GMT";
@@ -177,66 +193,90 @@ function __pwArgs(args) {
   return { list: list, gmt: gmt };
 }
 
+// `now` with its local fields set to its UTC ones, so that comparing it with dates built
+// from local fields compares in GMT.
+function __pwAsGmt(now) {
+  now.setFullYear(now.getUTCFullYear());
+  now.setMonth(now.getUTCMonth());
+  now.setDate(now.getUTCDate());
+  now.setHours(now.getUTCHours());
+  now.setMinutes(now.getUTCMinutes());
+  now.setSeconds(now.getUTCSeconds());
+  return now;
+}
+
+// Whether `now` lies from `from` to `to`, wrapping around when `from` comes after `to`.
+function __pwWithin(from, now, to) {
+  return from <= to ? from <= now && now <= to : now <= to || now >= from;
+}
+
 function weekdayRange() {
   var a = __pwArgs(arguments), now = __pwNow();
+  if (a.list.length < 1) return false;
   var today = a.gmt ? now.getUTCDay() : now.getDay();
-  var d1 = __pwDays[a.list[0]];
-  if (d1 === undefined) return false;
-  if (a.list.length < 2) return today === d1;
-  var d2 = __pwDays[a.list[1]];
-  if (d2 === undefined) return false;
+  var d1 = __pwDays.hasOwnProperty(a.list[0]) ? __pwDays[a.list[0]] : -1;
+  var d2 = a.list.length === 2 ? (__pwDays.hasOwnProperty(a.list[1]) ? __pwDays[a.list[1]] : -1) : d1;
+  if (d1 < 0 || d2 < 0) return false;
   return d1 <= d2 ? d1 <= today && today <= d2 : today >= d1 || today <= d2;
 }
 
+// dateRange as Netscape defined it and browsers keep it: one argument compares a day of the
+// month, a month or a year; otherwise the first half of the arguments moves a start date
+// (1 January, 00:00:00 of this year) and the second half an end date (31 December,
+// 23:59:59), each value by the Date setter of its kind — month overflow included — and a
+// range of days alone stays in the current month.
 function dateRange() {
-  var a = __pwArgs(arguments), now = __pwNow(), l = a.list;
-  var cur = {
-    day: a.gmt ? now.getUTCDate() : now.getDate(),
-    month: a.gmt ? now.getUTCMonth() : now.getMonth(),
-    year: a.gmt ? now.getUTCFullYear() : now.getFullYear()
-  };
-  // Sort each argument into day (1-31), month (name) or year (4 digits).
-  function kind(v) {
-    if (typeof v === "string" && __pwMonths[v] !== undefined) return ["month", __pwMonths[v]];
-    if (typeof v === "number" && v >= 1 && v <= 31) return ["day", v];
-    if (typeof v === "number" && v > 31) return ["year", v];
-    return null;
+  var a = __pwArgs(arguments), l = a.list, n = l.length, now = __pwNow();
+  if (n < 1) return false;
+  function month(v) { return __pwMonths.hasOwnProperty(v) ? __pwMonths[v] : -1; }
+  if (n === 1) {
+    var v = parseInt(l[0], 10);
+    if (isNaN(v)) return (a.gmt ? now.getUTCMonth() : now.getMonth()) === month(l[0]);
+    if (v < 32) return (a.gmt ? now.getUTCDate() : now.getDate()) === v;
+    return (a.gmt ? now.getUTCFullYear() : now.getFullYear()) === v;
   }
-  var parsed = [];
-  for (var i = 0; i < l.length; i++) {
-    var k = kind(l[i]);
-    if (k === null) return false;
-    parsed.push(k);
+  var year = now.getFullYear();
+  var from = new Date(year, 0, 1, 0, 0, 0), to = new Date(year, 11, 31, 23, 59, 59);
+  var daysOnly = false;
+  function apply(date, value, start) {
+    var v = parseInt(value, 10);
+    if (isNaN(v)) date.setMonth(month(value));
+    else if (v < 32) {
+      if (start) daysOnly = n <= 2;
+      date.setDate(v);
+    } else date.setFullYear(v);
   }
-  if (parsed.length === 1) return cur[parsed[0][0]] === parsed[0][1];
-  if (parsed.length % 2 !== 0 || parsed.length > 6) return false;
-  var half = parsed.length / 2, from = parsed.slice(0, half), to = parsed.slice(half);
-  // Compare as numbers year*10000 + month*100 + day over the fields given.
-  function value(p, fill) {
-    var v = { year: fill.year, month: fill.month, day: fill.day };
-    for (var j = 0; j < p.length; j++) v[p[j][0]] = p[j][1];
-    return v.year * 10000 + v.month * 100 + v.day;
+  for (var i = 0; i < n; i++) apply(i < n >> 1 ? from : to, l[i], i < n >> 1);
+  if (daysOnly) {
+    from.setMonth(now.getMonth());
+    to.setMonth(now.getMonth());
   }
-  var hasYear = from.some(function (p) { return p[0] === "year"; });
-  var c = value([], cur);
-  var f = value(from, hasYear ? cur : { year: cur.year, month: cur.month, day: cur.day });
-  var t = value(to, hasYear ? cur : { year: cur.year, month: cur.month, day: cur.day });
-  if (!hasYear && f > t) return c >= f || c <= t;
-  return f <= c && c <= t;
+  if (a.gmt) now = __pwAsGmt(now);
+  return __pwWithin(from, now, to);
 }
 
+// timeRange as Netscape defined it: one hour; a range of whole hours (no wrap); or hours and
+// minutes (and seconds), set on today's date, wrapping around midnight.
 function timeRange() {
-  var a = __pwArgs(arguments), now = __pwNow(), l = a.list;
-  var h = a.gmt ? now.getUTCHours() : now.getHours();
-  var m = a.gmt ? now.getUTCMinutes() : now.getMinutes();
-  var s = a.gmt ? now.getUTCSeconds() : now.getSeconds();
-  var c = h * 3600 + m * 60 + s, f, t;
-  if (l.length === 1) return h === l[0];
-  if (l.length === 2) { f = l[0] * 3600; t = l[1] * 3600 + 3599; }
-  else if (l.length === 4) { f = l[0] * 3600 + l[1] * 60; t = l[2] * 3600 + l[3] * 60 + 59; }
-  else if (l.length === 6) { f = l[0] * 3600 + l[1] * 60 + l[2]; t = l[3] * 3600 + l[4] * 60 + l[5]; }
-  else return false;
-  return f <= t ? f <= c && c <= t : c >= f || c <= t;
+  var a = __pwArgs(arguments), l = a.list, n = l.length, now = __pwNow();
+  if (n < 1) return false;
+  var hour = a.gmt ? now.getUTCHours() : now.getHours();
+  if (n === 1) return hour == l[0];
+  if (n === 2) return l[0] <= hour && hour <= l[1];
+  if (n !== 4 && n !== 6) throw "timeRange: bad number of arguments";
+  var from = __pwNow(), to = __pwNow();
+  if (n === 6) {
+    from.setSeconds(l[2]);
+    to.setSeconds(l[5]);
+  }
+  var mid = n >> 1;
+  from.setHours(l[0]);
+  from.setMinutes(l[1]);
+  to.setHours(l[mid]);
+  to.setMinutes(l[mid + 1]);
+  if (mid === 2) to.setSeconds(59);
+  if (a.gmt) now = __pwAsGmt(now);
+  return __pwWithin(from, now, to);
 }
 
 function alert(message) { __pwAlerts.push(String(message)); }

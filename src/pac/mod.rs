@@ -5,6 +5,7 @@
 pub mod agreement;
 mod context;
 pub mod engine;
+mod library;
 
 use std::io::Write;
 use std::path::Path;
