@@ -163,26 +163,50 @@ pub fn read(input: &str) -> Result<Reading<'_>, HostError> {
 
 /// A name of ASCII letters, digits, `-` and `_` whose labels are valid, that holds no
 /// punycode label and does not end in a number: the Standard reads it as itself,
-/// lowercased. `None` sends everything else down the general path.
-fn plain_ascii_name(trimmed: &str) -> Option<Cow<'_, str>> {
-    let name = lower_ascii_name(trimmed, false).ok()?;
-    if has_punycode_label(&name) || ends_in_a_number(&name) {
+/// lowercased. One pass over the bytes, copying only a name with upper-case letters; `None`
+/// sends everything else (errors included) down the general path.
+fn plain_ascii_name(name: &str) -> Option<Cow<'_, str>> {
+    let b = name.as_bytes();
+    if b.is_empty() || b.len() > MAX_NAME_LEN {
         return None;
     }
-    Some(name)
+    // A label is fine when it has 1-63 bytes and does not start with `xn--` (any case).
+    let label_ok = |start: usize, end: usize| {
+        let label = &b[start..end];
+        (1..=MAX_LABEL_LEN).contains(&label.len())
+            && !(label.len() >= 4
+                && label[0] | 0x20 == b'x'
+                && label[1] | 0x20 == b'n'
+                && label[2] == b'-'
+                && label[3] == b'-')
+    };
+    let (mut start, mut upper) = (0, false);
+    for (pos, &c) in b.iter().enumerate() {
+        match NAME_CLASS[usize::from(c)] {
+            NAME_CHAR => {}
+            UPPER => upper = true,
+            DOT if label_ok(start, pos) => start = pos + 1,
+            _ => return None,
+        }
+    }
+    if !label_ok(start, b.len()) || ends_in_a_number(&name[start..]) {
+        return None;
+    }
+    Some(if upper {
+        Cow::Owned(name.to_ascii_lowercase())
+    } else {
+        Cow::Borrowed(name)
+    })
 }
 
-/// The Standard's "ends in a number": the last label (after one empty one) is all digits,
-/// or `0x` followed by hex digits. Such a host is an IPv4 address or nothing.
-fn ends_in_a_number(name: &str) -> bool {
-    let name = name.strip_suffix('.').unwrap_or(name);
-    let last = name.rsplit('.').next().unwrap_or("");
-    if !last.is_empty() && last.bytes().all(|b| b.is_ascii_digit()) {
+/// The Standard's "ends in a number" for a last label: all digits, or `0x` followed by hex
+/// digits. A host ending in one is an IPv4 address or nothing.
+fn ends_in_a_number(last: &str) -> bool {
+    let b = last.as_bytes();
+    if !b.is_empty() && b.iter().all(u8::is_ascii_digit) {
         return true;
     }
-    last.strip_prefix("0x")
-        .or_else(|| last.strip_prefix("0X"))
-        .is_some_and(|hex| hex.bytes().all(|b| b.is_ascii_hexdigit()))
+    b.len() >= 2 && b[0] == b'0' && b[1] | 0x20 == b'x' && b[2..].iter().all(u8::is_ascii_hexdigit)
 }
 
 /// Whether the generated PAC reads `input` as the Standard does: see

@@ -663,7 +663,9 @@ fn squid_helper_protocol() {
     let cfg = repo("config/pacwarden.toml");
     let huge = format!("5 {}.example 443\n", "a".repeat(100_000));
     let input = format!(
-        "0 outlook.office365.com 443 -\n1 www.example.com 443 -\n2 outlook.office365.com -\n3 host 0 -\n4 %ZZ 443\n{huge}6 13.107.6.152 443\nlogin.microsoftonline.com 443\n"
+        "0 outlook.office365.com 443 -\n1 www.example.com 443 -\n2 outlook.office365.com -\n3 host 0 -\n4 %ZZ 443\n{huge}6 13.107.6.152 443\nlogin.microsoftonline.com 443\n\
+         7 0x34.0x60.1.1 443 -\n8 877658369 443 -\n9 xn--login.microsoftonline.com 443 -\n\
+         10 login%EF%BC%8Emicrosoftonline%EF%BC%8Ecom 443 -\n"
     );
     let (code, lines, err) = helper(&["--config", cfg.to_str().unwrap()], input.as_bytes());
     assert_eq!(code, Some(0), "{err}");
@@ -676,6 +678,12 @@ fn squid_helper_protocol() {
         "5 BH message=\"request line over",
         "6 OK message=\"13.107.6.152/31",
         "OK message=\"login.microsoftonline.com (ms365:worldwide)\"",
+        // Read as clients read them: an address in any numeric spelling, a refusal for what
+        // the URL Standard refuses, Unicode dots as dots.
+        "7 OK message=\"52.96.0.0/14",
+        "8 ERR message=\"not in the catalogue\"",
+        "9 ERR message=\"bad host: international name",
+        "10 OK message=\"login.microsoftonline.com (ms365:worldwide)\"",
     ];
     assert_eq!(lines.len(), want_prefix.len(), "{lines:#?}");
     for (line, want) in lines.iter().zip(want_prefix) {
