@@ -320,10 +320,10 @@ fn has_punycode_label(name: &str) -> bool {
     name.starts_with("xn--") || name.contains(".xn--")
 }
 
-/// Lowercases and validates an ASCII name — the form nearly every host arrives in, once per
-/// `/decide` — with one table lookup per byte, copying it only if it has upper-case letters.
-/// Gives the same result and the same error as lowercasing and then calling
-/// [`validate_ascii_name`] (a table-driven test holds the two together).
+/// Lowercases and validates an ASCII catalogue pattern (`*` allowed with `allow_star`) with
+/// one table lookup per byte, copying it only if it has upper-case letters. Gives the same
+/// result and the same error as lowercasing and then calling [`validate_ascii_name`] (a
+/// table-driven test holds the two together).
 fn lower_ascii_name(name: &str, allow_star: bool) -> Result<Cow<'_, str>, HostError> {
     if name.len() > MAX_NAME_LEN {
         return Err(HostError::NameTooLong(name.len()));
