@@ -669,6 +669,13 @@ fn catalogue_probes(catalogue: &Value) -> Vec<String> {
             if let Some(rest) = p.strip_prefix("*.") {
                 probes.insert(rest.to_owned());
             }
+            // Spellings only some clients read: the PAC gets them as typed from libproxy,
+            // pypac and pacparser, and must send them to the proxy as /decide's route says.
+            let name = p.replace('*', "x");
+            probes.insert(name.replace('.', "\u{ff0e}"));
+            probes.insert(format!("{name}\u{3002}"));
+            probes.insert(format!("xn--{name}"));
+            probes.insert(name.replacen('.', "%2e", 1));
         }
         for n in set["prefixes"].as_array().into_iter().flatten() {
             let net: ipnet::IpNet = n.as_str().unwrap_or_default().parse().unwrap();
@@ -682,6 +689,13 @@ fn catalogue_probes(catalogue: &Value) -> Vec<String> {
                     probes
                         .insert(std::net::Ipv4Addr::from(u32::from(b).wrapping_add(1)).to_string());
                     probes.insert(format!("::ffff:{a}"));
+                    // Numeric spellings every client reads as the same address.
+                    let n = u32::from(a);
+                    let o = a.octets();
+                    probes.insert(n.to_string());
+                    probes.insert(format!("0x{n:x}"));
+                    probes.insert(format!("0{:o}.0{:o}.{}.{}", o[0], o[1], o[2], o[3]));
+                    probes.insert(format!("{}.{}", o[0], n & 0xff_ffff));
                 }
                 (std::net::IpAddr::V6(a), std::net::IpAddr::V6(b)) => {
                     probes.insert(
@@ -703,6 +717,9 @@ fn catalogue_probes(catalogue: &Value) -> Vec<String> {
         "fd00::1",
         "8.8.8.8",
         "2001:db8::1",
+        "877658369",
+        "1.2.3.09",
+        "fe80::1%eth0",
     ] {
         probes.insert(extra.to_owned());
     }
@@ -765,12 +782,15 @@ fn pac_agrees(config: &Path, profiles: &[&str]) {
             let url = format!(
                 "http://{}/decide?host={}&profile={profile}",
                 server.addr,
-                host.replace(':', "%3A")
+                form_urlencoded::byte_serialize(host.as_bytes()).collect::<String>()
             );
             let mut r = agent.get(&url).call().unwrap();
+            let status = r.status().as_u16();
             let d: Value = serde_json::from_str(&r.body_mut().read_to_string().unwrap()).unwrap();
-            if (pac_route == "DIRECT") != (d["route"] == "direct") || pac_route.is_empty() {
-                mismatches.push(format!("{host}: PAC {pac_route}, /decide {d}"));
+            // A host /decide refuses (400) must go to the proxy.
+            let direct = status != 400 && d["route"] == "direct";
+            if (pac_route == "DIRECT") != direct || pac_route.is_empty() {
+                mismatches.push(format!("{host}: PAC {pac_route}, /decide {status} {d}"));
             }
         }
         assert!(
