@@ -63,22 +63,41 @@ pub enum Outcome {
 }
 
 /// allow | deny.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Verdict {
     Allow,
     Deny,
 }
 
+/// Why a host was denied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Reason {
+    /// No rule lists the host.
+    NotInCatalogue,
+    /// A rule lists the host, but not on the port and protocol asked.
+    PortNotAllowed,
+    /// An organisation's deny rule refuses it.
+    DeniedByRule,
+}
+
+/// The ports a rule is listed on, as port lists (`"80,443"`, `"3478-3481"`; empty for none).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct AllowedPorts {
+    pub tcp: String,
+    pub udp: String,
+}
+
 /// Which catalogue generation answered.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct CatalogueRef {
     pub generation: u64,
     pub version: String,
 }
 
 /// The decision for one host: the JSON contract `decide` prints and `/decide` serves.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct Decision {
     pub host: String,
     pub decision: Verdict,
@@ -88,17 +107,64 @@ pub struct Decision {
     /// Ids of the sets that list the deciding rule with the winning category, as their source
     /// gives them (integers for the web service); all from `source`.
     pub endpoint_sets: Vec<SetId>,
-    /// The deciding pattern or prefix; for a deny, the organisation's deny rule if one decided,
-    /// else null (the host is simply not in the catalogue).
+    /// The deciding pattern or prefix; for a deny, the organisation's deny rule that refused
+    /// it, or the rule that lists the host on other ports only; else null.
     pub rule: Option<String>,
     pub source: Option<String>,
+    /// Why a host was denied; absent when it is allowed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<Reason>,
+    /// For `port-not-allowed`: the ports the rule is listed on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allowed_ports: Option<AllowedPorts>,
     pub catalogue: CatalogueRef,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub port: Option<u16>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub proto: Option<Proto>,
     /// Profile whose routing produced `route`.
     pub profile: String,
+}
+
+impl Decision {
+    /// The decision in one line, worded the same wherever it is shown (the Squid helper's
+    /// `message=`, logs): the deciding rule and source, or why the host is denied.
+    pub fn why(&self) -> String {
+        let rule = match (&self.rule, &self.source) {
+            (Some(r), Some(s)) => format!("{r} ({s})"),
+            (Some(r), None) => r.clone(),
+            _ => String::new(),
+        };
+        match self.reason {
+            None => rule,
+            Some(Reason::NotInCatalogue) => "not in the catalogue".to_owned(),
+            Some(Reason::DeniedByRule) => format!("denied by {rule}"),
+            Some(Reason::PortNotAllowed) => {
+                let asked = match (self.proto, self.port) {
+                    (Some(proto), Some(port)) => format!("{} {port}", proto_name(proto)),
+                    _ => "this port".to_owned(),
+                };
+                let listed: Vec<String> = self
+                    .allowed_ports
+                    .iter()
+                    .flat_map(|p| [("tcp", &p.tcp), ("udp", &p.udp)])
+                    .filter(|(_, ports)| !ports.is_empty())
+                    .map(|(proto, ports)| format!("{proto} {ports}"))
+                    .collect();
+                format!(
+                    "port not allowed: {rule} is listed for {} only, not {asked}",
+                    listed.join(" and ")
+                )
+            }
+        }
+    }
+}
+
+fn proto_name(p: Proto) -> &'static str {
+    match p {
+        Proto::Tcp => "tcp",
+        Proto::Udp => "udp",
+    }
 }
 
 impl Snapshot {
@@ -212,7 +278,26 @@ impl Snapshot {
     pub fn decide(&self, host: &Host, port: Option<PortQuery>, profile: &Profile) -> Decision {
         let outcome = self.outcome(host, port);
         let local = profile.local_route(host);
-        self.decision(host.to_string(), outcome, local, port, profile)
+        let mut d = self.decision(host.to_string(), outcome, local, port, profile);
+        // Outside the catalogue on this port: listed on others?
+        if let (Outcome::Outside, Some(_)) = (outcome, port) {
+            let listed = match self.outcome(host, None) {
+                Outcome::Allowed(r) => Some((&self.allow, r)),
+                Outcome::Supplement(r) => Some((&self.supplement, r)),
+                _ => None,
+            };
+            if let Some((m, r)) = listed {
+                let ports = m.rule_ports(r);
+                d.reason = Some(Reason::PortNotAllowed);
+                d.rule = Some(m.rule(r).target.to_string());
+                d.source = m.members(r, None).next().map(|x| self.source_name(x.set));
+                d.allowed_ports = Some(AllowedPorts {
+                    tcp: ports.tcp.to_string(),
+                    udp: ports.udp.to_string(),
+                });
+            }
+        }
+        d
     }
 
     /// Decides a host as a client spelled it: as [`Snapshot::decide`], with the route the
@@ -250,6 +335,8 @@ impl Snapshot {
             endpoint_sets: Vec::new(),
             rule: None,
             source: None,
+            reason: Some(Reason::NotInCatalogue),
+            allowed_ports: None,
             catalogue: CatalogueRef {
                 generation: self.generation,
                 version: self.version.clone(),
@@ -260,6 +347,7 @@ impl Snapshot {
         };
         let (matcher, r) = match outcome {
             Outcome::Denied(r) => {
+                d.reason = Some(Reason::DeniedByRule);
                 d.rule = Some(self.deny.rule(r).target.to_string());
                 d.source = self
                     .deny
@@ -282,6 +370,7 @@ impl Snapshot {
         };
         let set = |i: &usize| &self.catalogue.sets[*i];
         d.decision = Verdict::Allow;
+        d.reason = None;
         d.route = res.route(profile);
         d.category = res.category;
         d.rule = Some(matcher.rule(r).target.to_string());
@@ -529,9 +618,28 @@ hosts = ["forced.example.org"]
         let d = decide(&s, "outlook.office365.com", Some(587));
         assert_eq!(d.category, Some(Category::Allow));
         assert_eq!(d.endpoint_sets, [SetId::Int(2)]);
+        // Listed, but not on port 25: denied, saying which ports it is listed on.
         let d = decide(&s, "outlook.office365.com", Some(25));
         assert_eq!(d.decision, Verdict::Deny);
-        assert_eq!(d.rule, None);
+        assert_eq!(d.reason, Some(Reason::PortNotAllowed));
+        assert_eq!(d.rule.as_deref(), Some("outlook.office365.com"));
+        assert_eq!(
+            d.allowed_ports,
+            Some(AllowedPorts {
+                tcp: "80,443,587".into(),
+                udp: String::new()
+            })
+        );
+        assert_eq!(
+            d.why(),
+            "port not allowed: outlook.office365.com (test) is listed for tcp 80,443,587 only, not tcp 25"
+        );
+        // Not listed at all, and allowed: the reason says so or is absent.
+        let d = decide(&s, "www.example.org", Some(443));
+        assert_eq!(d.reason, Some(Reason::NotInCatalogue));
+        assert_eq!(d.why(), "not in the catalogue");
+        let d = decide(&s, "outlook.office365.com", Some(443));
+        assert_eq!(d.reason, None);
     }
 
     #[test]

@@ -155,13 +155,9 @@ impl LocalDecider {
             port,
         });
         let d = self.snapshot.decide(&h, port, &self.profile);
-        let why = match (&d.rule, &d.source) {
-            (Some(r), Some(s)) => format!("{r} ({s})"),
-            _ => "not in the catalogue".to_owned(),
-        };
         match d.decision {
-            Verdict::Allow => Answer::Ok(why),
-            Verdict::Deny => Answer::Err(why),
+            Verdict::Allow => Answer::Ok(d.why()),
+            Verdict::Deny => Answer::Err(d.why()),
         }
     }
 }
@@ -267,13 +263,13 @@ impl RemoteDecider {
             match Self::exchange(&mut conn, &self.authority, &path) {
                 Ok((status, body)) => {
                     self.conn = Some(conn);
-                    let v: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
-                    let why = match (v["rule"].as_str(), v["source"].as_str()) {
-                        (Some(r), Some(s)) => format!("{r} ({s})"),
-                        _ => v["error"]
-                            .as_str()
-                            .unwrap_or("not in the catalogue")
-                            .to_owned(),
+                    // The same wording as the in-process decider: the decision's own.
+                    let why = match serde_json::from_str::<crate::snapshot::Decision>(&body) {
+                        Ok(d) => d.why(),
+                        Err(_) => serde_json::from_str::<serde_json::Value>(&body)
+                            .ok()
+                            .and_then(|v| v["error"].as_str().map(str::to_owned))
+                            .unwrap_or_else(|| "no decision in the answer".to_owned()),
                     };
                     return match status {
                         200 => Ok(Answer::Ok(why)),

@@ -69,8 +69,18 @@ fn summary(d: &Value) -> String {
         .map(|a| a.iter().map(|v| v.to_string().replace('"', "")).collect())
         .unwrap_or_default();
     let s = |v: &Value| v.as_str().unwrap_or("-").to_owned();
+    let reason = match d["reason"].as_str() {
+        None => String::new(),
+        Some(r) => format!(
+            " ({r}{})",
+            match &d["allowed_ports"] {
+                Value::Null => String::new(),
+                p => format!(": tcp {} udp {}", s(&p["tcp"]), s(&p["udp"])),
+            }
+        ),
+    };
     format!(
-        "{} {} {} [{}] {} {}",
+        "{} {} {} [{}] {} {}{reason}",
         s(&d["decision"]),
         s(&d["category"]),
         s(&d["route"]),
@@ -95,15 +105,17 @@ const BUILTIN_DECISIONS: &[(&str, &str, &str)] = &[
     ("", "52.96.1.1", "allow Optimize direct [1] 52.96.0.0/14 WW"),
     ("", "[::ffff:52.96.1.1]", "allow Optimize direct [1] 52.96.0.0/14 WW"),
     ("--port 123 --proto udp", "time.windows.com", "allow Default proxy [165] time.windows.com WW"),
-    ("--port 123", "time.windows.com", "deny - proxy [] - -"),
+    ("--port 123", "time.windows.com", "deny - proxy [] time.windows.com WW (port-not-allowed: tcp  udp 123)"),
     ("", "www.msftconnecttest.com", "allow Default proxy [row-24] www.msftconnecttest.com AE"),
     ("--port 80", "x.y.digicert.com", "allow Default proxy [row-20] *.digicert.com AE"),
-    ("--port 443", "x.y.digicert.com", "deny - proxy [] - -"),
-    ("", "example.com", "deny - proxy [] - -"),
-    ("", "sharepoint.com", "deny - proxy [] - -"),
-    ("", "192.0.2.1", "deny - proxy [] - -"),
+    ("--port 443", "x.y.digicert.com", "deny - proxy [] *.digicert.com AE (port-not-allowed: tcp 80 udp )"),
+    ("--port 22", "outlook.office365.com", "deny - proxy [] outlook.office365.com WW (port-not-allowed: tcp 80,143,443,587,993,995 udp 443)"),
+    ("--port 22", "52.112.0.1", "deny - proxy [] 52.112.0.0/14 WW (port-not-allowed: tcp 80,443 udp 443,3478-3481)"),
+    ("", "example.com", "deny - proxy [] - - (not-in-catalogue)"),
+    ("", "sharepoint.com", "deny - proxy [] - - (not-in-catalogue)"),
+    ("", "192.0.2.1", "deny - proxy [] - - (not-in-catalogue)"),
     // Inbound-only entry of the additional endpoints (row 21) never decides outbound.
-    ("", "web.microsoftstream.com", "deny - proxy [] - -"),
+    ("", "web.microsoftstream.com", "deny - proxy [] - - (not-in-catalogue)"),
 ];
 
 #[test]
@@ -665,7 +677,7 @@ fn squid_helper_protocol() {
     let input = format!(
         "0 outlook.office365.com 443 -\n1 www.example.com 443 -\n2 outlook.office365.com -\n3 host 0 -\n4 %ZZ 443\n{huge}6 13.107.6.152 443\nlogin.microsoftonline.com 443\n\
          7 0x34.0x60.1.1 443 -\n8 877658369 443 -\n9 xn--login.microsoftonline.com 443 -\n\
-         10 login%EF%BC%8Emicrosoftonline%EF%BC%8Ecom 443 -\n"
+         10 login%EF%BC%8Emicrosoftonline%EF%BC%8Ecom 443 -\n11 outlook.office365.com 22 -\n"
     );
     let (code, lines, err) = helper(&["--config", cfg.to_str().unwrap()], input.as_bytes());
     assert_eq!(code, Some(0), "{err}");
@@ -684,6 +696,8 @@ fn squid_helper_protocol() {
         "8 ERR message=\"not in the catalogue\"",
         "9 ERR message=\"bad host: international name",
         "10 OK message=\"login.microsoftonline.com (ms365:worldwide)\"",
+        // Listed, but for other ports: the same words as the decision's.
+        "11 ERR message=\"port not allowed: outlook.office365.com (ms365:worldwide) is listed for tcp 80,143,443,587,993,995 and udp 443 only, not tcp 22\"",
     ];
     assert_eq!(lines.len(), want_prefix.len(), "{lines:#?}");
     for (line, want) in lines.iter().zip(want_prefix) {

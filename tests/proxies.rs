@@ -71,12 +71,32 @@ fn get(addr: SocketAddr, host: &str) -> (u16, String) {
     )
 }
 
+/// The documented nginx example against real nginx: hosts the catalogue lists on the port
+/// nginx serves reach the origin; one listed for another port only, and one not listed, get
+/// 403 and never reach it.
 #[test]
 fn nginx_auth_request_lets_catalogue_hosts_through() {
-    let server = Server::start(&repo("config/pacwarden.toml"));
     let (origin, seen) = recorder("127.0.0.1:0", "ORIGIN");
     let listen = SocketAddr::from(([127, 0, 0, 1], free_port()));
     let dir = tempdir("nginx");
+    // The documented example passes nginx's own port: the catalogue lists hosts on it.
+    let p = listen.port();
+    std::fs::write(
+        dir.join("catalogue.toml"),
+        format!(
+            "[meta]\nname = \"corp\"\nversion = \"1\"\n\
+             [[sets]]\nid = 1\ncategory = \"Optimize\"\nhosts = [\"app.alpha.example\", \"*.beta.example\"]\nprefixes = [\"192.0.2.0/24\"]\ntcp_ports = \"{p}\"\n\
+             [[sets]]\nid = 2\ncategory = \"Optimize\"\nhosts = [\"web.gamma.example\"]\nprefixes = [\"198.51.100.0/24\"]\ntcp_ports = \"443\"\n"
+        ),
+    )
+    .unwrap();
+    let cfg = dir.join("pacwarden.toml");
+    std::fs::write(
+        &cfg,
+        "[[catalogue.sources]]\nkind = \"native\"\npath = \"catalogue.toml\"\n",
+    )
+    .unwrap();
+    let server = Server::start(&cfg);
     // The documented example, pointed at this test's addresses.
     let site = std::fs::read_to_string(repo("docs/nginx-auth-request.conf"))
         .unwrap()
@@ -114,12 +134,12 @@ fn nginx_auth_request_lets_catalogue_hosts_through() {
         std::thread::sleep(Duration::from_millis(50));
     }
     let cases = [
-        ("outlook.office365.com", 200),     // Optimize
-        ("login.microsoftonline.com", 200), // Allow
-        ("contoso.sharepoint.com", 200),    // wildcard
-        ("13.107.6.152", 200),              // address in a catalogue prefix
-        ("www.example.com", 403),           // not in the catalogue
-        ("198.51.100.7", 403),              // address in no prefix
+        ("app.alpha.example", 200), // listed on nginx's port
+        ("x.beta.example", 200),    // wildcard, listed on nginx's port
+        ("192.0.2.7", 200),         // address in a prefix listed on nginx's port
+        ("web.gamma.example", 403), // listed for 443 only: a wrong port
+        ("198.51.100.7", 403),      // address in a prefix listed for 443 only
+        ("www.example.com", 403),   // not in the catalogue
     ];
     for (host, want) in cases {
         let (status, body) = get(listen, host);
@@ -219,7 +239,7 @@ fn curl_via(proxy: SocketAddr, url: &str, tunnel: bool) -> (u16, String) {
     (code.trim().parse().unwrap_or(0), body.to_owned())
 }
 
-const CAT_A: &str = "[meta]\nname = \"corp\"\nversion = \"a\"\n[[sets]]\nid = 1\ncategory = \"Allow\"\nhosts = [\"*.alpha.example\"]\n";
+const CAT_A: &str = "[meta]\nname = \"corp\"\nversion = \"a\"\n[[sets]]\nid = 1\ncategory = \"Allow\"\nhosts = [\"*.alpha.example\"]\n[[sets]]\nid = 3\ncategory = \"Allow\"\nhosts = [\"*.gamma.example\"]\ntcp_ports = \"443\"\n";
 const CAT_B: &str = "[meta]\nname = \"corp\"\nversion = \"b\"\n[[sets]]\nid = 2\ncategory = \"Allow\"\nhosts = [\"*.beta.example\"]\n";
 
 #[test]
@@ -247,7 +267,7 @@ fn squid_asks_the_helper_and_follows_reloads() {
     let hosts = dir.join("hosts");
     std::fs::write(
         &hosts,
-        "127.0.0.1 localhost www.alpha.example www.beta.example www.example.com\n",
+        "127.0.0.1 localhost www.alpha.example www.beta.example www.gamma.example www.example.com\n",
     )
     .unwrap();
     let conf = dir.join("squid.conf");
@@ -285,6 +305,13 @@ fn squid_asks_the_helper_and_follows_reloads() {
     let (status, _) = curl_via(squid_addr, &url("www.example.com", 4), true);
     assert_ne!(status, 200, "CONNECT to a denied host");
     assert!(!reached("www.example.com", 4));
+    // Listed for port 443 only: the origin's port is a wrong one, plain and tunnelled.
+    let (status, _) = curl_via(squid_addr, &url("www.gamma.example", 7), false);
+    assert_eq!(status, 403);
+    assert!(!reached("www.gamma.example", 7));
+    let (status, _) = curl_via(squid_addr, &url("www.gamma.example", 8), true);
+    assert_ne!(status, 200, "CONNECT to a wrong port");
+    assert!(!reached("www.gamma.example", 8));
 
     // A catalogue change and SIGHUP to pacwarden change Squid's answers (helper ttl=0).
     std::fs::write(&cat, CAT_B).unwrap();

@@ -1355,6 +1355,112 @@ fn decide_reads_hosts_as_clients_do() {
     }
 }
 
+/// Ports on every authorization path: a CONNECT target's, a port in `X-Original-Host` or
+/// `Host`, Envoy's authority (or its scheme's default) are decided exactly as `port=` is; a
+/// port that is no port is refused; Envoy's check requests are decided by the authority
+/// Envoy sends, whatever `X-Original-Host` a client put in.
+#[test]
+fn ports_are_decided_on_every_authorization_path() {
+    let server = Server::start(&repo("config/pacwarden.toml"));
+    let a = server.addr;
+    let cases: &[(&str, &str, Option<&str>)] = &[
+        // CONNECT: the target's port.
+        ("CONNECT outlook.office365.com:443 HTTP/1.1\r\nHost: outlook.office365.com:443\r\n\r\n", "200", None),
+        ("CONNECT outlook.office365.com:22 HTTP/1.1\r\nHost: outlook.office365.com:22\r\n\r\n", "403", Some("port-not-allowed")),
+        ("CONNECT outlook.office365.com:6379 HTTP/1.1\r\nHost: outlook.office365.com:6379\r\n\r\n", "403", Some("port-not-allowed")),
+        ("CONNECT outlook.office365.com:0 HTTP/1.1\r\nHost: outlook.office365.com:0\r\n\r\n", "403", None),
+        ("CONNECT outlook.office365.com:99999 HTTP/1.1\r\nHost: outlook.office365.com:99999\r\n\r\n", "403", None),
+        ("CONNECT time.windows.com:443 HTTP/1.1\r\nHost: time.windows.com:443\r\n\r\n", "403", Some("port-not-allowed")),
+        ("CONNECT 52.112.0.1:22 HTTP/1.1\r\nHost: 52.112.0.1:22\r\n\r\n", "403", Some("port-not-allowed")),
+        ("CONNECT 52.112.0.1:443 HTTP/1.1\r\nHost: 52.112.0.1:443\r\n\r\n", "200", None),
+        // nginx: the port in X-Original-Host or Host.
+        ("GET /decide HTTP/1.1\r\nHost: x\r\nX-Original-Host: outlook.office365.com:22\r\nConnection: close\r\n\r\n", "403", Some("port-not-allowed")),
+        ("GET /decide HTTP/1.1\r\nHost: x\r\nX-Original-Host: outlook.office365.com:443\r\nConnection: close\r\n\r\n", "200", None),
+        ("GET /decide HTTP/1.1\r\nHost: x\r\nX-Original-Host: outlook.office365.com:http\r\nConnection: close\r\n\r\n", "403", None),
+        ("GET /decide HTTP/1.1\r\nHost: outlook.office365.com:22\r\nConnection: close\r\n\r\n", "403", Some("port-not-allowed")),
+        // Envoy: the authority's port, or the scheme's default; X-Original-Host is not
+        // Envoy's and is not believed there.
+        ("GET /decide/x HTTP/1.1\r\nHost: outlook.office365.com:22\r\nConnection: close\r\n\r\n", "403", Some("port-not-allowed")),
+        ("GET /decide/x HTTP/1.1\r\nHost: www.example.com\r\nX-Original-Host: outlook.office365.com\r\nConnection: close\r\n\r\n", "403", Some("not-in-catalogue")),
+        ("GET /decide/x HTTP/1.1\r\nHost: time.windows.com\r\nx-forwarded-proto: http\r\nConnection: close\r\n\r\n", "403", Some("port-not-allowed")),
+        ("GET /decide/x HTTP/1.1\r\nHost: x.y.digicert.com\r\nx-forwarded-proto: http\r\nConnection: close\r\n\r\n", "200", None),
+        ("GET /decide/x HTTP/1.1\r\nHost: x.y.digicert.com\r\nx-forwarded-proto: https\r\nConnection: close\r\n\r\n", "403", Some("port-not-allowed")),
+        // Absolute form: the request target's authority, not Host.
+        ("GET http://outlook.office365.com:22/decide/x HTTP/1.1\r\nHost: outlook.office365.com:443\r\nConnection: close\r\n\r\n", "403", Some("port-not-allowed")),
+    ];
+    for (request, status, reason) in cases {
+        let (line, json) = raw_json(a, request);
+        assert!(
+            line.starts_with(&format!("HTTP/1.1 {status}")),
+            "{request:?}: {line}"
+        );
+        if let Some(r) = reason {
+            assert_eq!(json["reason"], *r, "{request:?}: {json}");
+        }
+    }
+    // A port-not-allowed answer names the rule and the ports it is listed on.
+    let (_, json) = raw_json(
+        a,
+        "GET /decide HTTP/1.1\r\nHost: x\r\nX-Original-Host: 52.112.0.1:22\r\nConnection: close\r\n\r\n",
+    );
+    assert_eq!(json["rule"], "52.112.0.0/14");
+    assert_eq!(json["allowed_ports"]["tcp"], "80,443");
+    // The same questions as /decide parameters; proto= without port= is refused.
+    let r = get(&server.url("/decide?host=outlook.office365.com&port=22"));
+    assert_eq!(
+        (r.status, r.json()["reason"].as_str()),
+        (403, Some("port-not-allowed"))
+    );
+    for q in [
+        "host=outlook.office365.com&proto=udp",
+        "host=outlook.office365.com&port=0",
+        "host=outlook.office365.com&port=65536",
+    ] {
+        assert_eq!(get(&server.url(&format!("/decide?{q}"))).status, 400, "{q}");
+    }
+    // Envoy's HTTP/2 check requests: the authority is `:authority`.
+    for (authority, want) in [
+        ("outlook.office365.com:443", "200"),
+        ("outlook.office365.com:22", "403"),
+    ] {
+        let out = Command::new("curl")
+            .args([
+                "-s",
+                "--http2-prior-knowledge",
+                "-o",
+                "/dev/null",
+                "-w",
+                "%{http_version} %{http_code}",
+                "-H",
+            ])
+            .arg(format!("Host: {authority}"))
+            .arg(server.url("/decide/some/path"))
+            .output()
+            .expect("curl runs");
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            format!("2 {want}"),
+            "{authority}"
+        );
+    }
+}
+
+/// With `server.trusted_proxies` set, X-Original-Host is believed only from those proxies.
+#[test]
+fn original_host_only_from_trusted_proxies() {
+    let dir = tempdir("trusted-original");
+    let cfg = dir.join("pacwarden.toml");
+    std::fs::write(&cfg, "[server]\ntrusted_proxies = [\"192.0.2.10/32\"]\n").unwrap();
+    let server = Server::start(&cfg);
+    // From 127.0.0.1, not a trusted proxy: the header is ignored and Host decides.
+    let (line, json) = raw_json(
+        server.addr,
+        "GET /decide HTTP/1.1\r\nHost: www.example.com\r\nX-Original-Host: outlook.office365.com:443\r\nConnection: close\r\n\r\n",
+    );
+    assert!(line.starts_with("HTTP/1.1 403"), "{line}");
+    assert_eq!(json["host"], "www.example.com");
+}
+
 /// `GET /export/FORMAT` renders from the served generation.
 #[test]
 fn exports_over_http() {

@@ -64,6 +64,11 @@ impl PortSet {
     pub fn ranges(&self) -> &[(u16, u16)] {
         &self.ranges
     }
+
+    /// Every port of either set.
+    pub fn union(&self, other: &PortSet) -> PortSet {
+        PortSet::from_ranges(self.ranges.iter().chain(&other.ranges).copied().collect())
+    }
 }
 
 fn parse_port(s: &str) -> Result<u16, String> {
@@ -133,6 +138,17 @@ impl Ports {
 
     pub fn is_unrestricted(&self) -> bool {
         self.tcp.is_empty() && self.udp.is_empty()
+    }
+
+    /// Every port either lists; unrestricted when either is.
+    pub fn union(&self, other: &Ports) -> Ports {
+        if self.is_unrestricted() || other.is_unrestricted() {
+            return Ports::default();
+        }
+        Ports {
+            tcp: self.tcp.union(&other.tcp),
+            udp: self.udp.union(&other.udp),
+        }
     }
 }
 

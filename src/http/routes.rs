@@ -132,7 +132,7 @@ impl Routes {
     fn route(&self, route: Route, req: &mut Request<Incoming>, peer: SocketAddr) -> Resp {
         match route {
             Route::Other => return error(StatusCode::NOT_FOUND, "no such resource"),
-            Route::Decide => return self.decide_route(req),
+            Route::Decide => return self.decide_route(req, peer),
             _ => {}
         }
         let req = &*req;
@@ -175,22 +175,33 @@ impl Routes {
     }
 
     /// Everything under `/decide`, and CONNECT. An ordinary query names `host=` or `ip=`;
-    /// otherwise the request is an authorization subrequest (nginx `auth_request`, Envoy
-    /// ext_authz) about another request's host: for CONNECT its target; under `/decide/…`
-    /// (Envoy's path prefix, whose query is the original request's) and for `/decide`
-    /// without `host=`/`ip=` (nginx, whose `?profile=…` is kept) the configured header, else
-    /// `Host`. The query is scanned once, without building a list of pairs.
+    /// otherwise the request is an authorization subrequest about another request's
+    /// destination, host and port (see [`Destination`]): for CONNECT its target; under
+    /// `/decide/…` (Envoy's path prefix, whose query is the original request's) the authority
+    /// Envoy sends — the request target's or `:authority` (absolute form, HTTP/2), else
+    /// `Host` — with the scheme's default port when it names none; for `/decide` without
+    /// `host=`/`ip=` (nginx, whose `?profile=…` is kept) the configured header — believed
+    /// only from `server.trusted_proxies` when that list is not empty — else `Host`.
     ///
     /// An ordinary query's answer takes over the request's header map (see [`Routes::decide`]).
-    fn decide_route(&self, req: &mut Request<Incoming>) -> Resp {
+    fn decide_route(&self, req: &mut Request<Incoming>, peer: SocketAddr) -> Resp {
         let mut headers = std::mem::take(req.headers_mut());
         let req = &*req;
         let uri = req.uri();
         if req.method() == Method::CONNECT {
-            return self.decide_authz("", uri.authority().map_or("", |a| a.as_str()));
+            let target = uri.authority().map_or("", |a| a.as_str());
+            return self.decide_authz("", Destination::parse(target, None));
         }
         if uri.path() != "/decide" {
-            return self.decide_authz("", self.original_host(&headers));
+            let authority = match uri.authority() {
+                Some(a) => a.as_str(),
+                None => header_str(&headers, &header::HOST),
+            };
+            let https = headers
+                .get("x-forwarded-proto")
+                .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"https"));
+            let default_port = if https { 443 } else { 80 };
+            return self.decide_authz("", Destination::parse(authority, Some(default_port)));
         }
         let query = uri.query().unwrap_or("");
         let resolved = match plain_query(query) {
@@ -202,7 +213,8 @@ impl Routes {
                     Err(_) => query_pairs(query).any(|(k, _)| k == "host" || k == "ip"),
                 };
                 if !names_host {
-                    return self.decide_authz(query, self.original_host(&headers));
+                    let original = self.original_host(&headers, peer);
+                    return self.decide_authz(query, Destination::parse(original, None));
                 }
                 scanned.and_then(|raw| raw.resolve(None))
             }
@@ -219,20 +231,26 @@ impl Routes {
         }
     }
 
-    /// The host an authorization subrequest is about: the configured header, else `Host`.
-    fn original_host<'r>(&self, h: &'r header::HeaderMap) -> &'r str {
-        h.get(&self.host_header)
-            .or_else(|| h.get(header::HOST))
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
+    /// The destination of an nginx-style subrequest: the configured header (believed only
+    /// from a trusted proxy when `server.trusted_proxies` lists any), else `Host`.
+    fn original_host<'r>(&self, h: &'r header::HeaderMap, peer: SocketAddr) -> &'r str {
+        let peer = peer.ip().to_canonical();
+        let believed = self.trusted_proxies.is_empty()
+            || self.trusted_proxies.iter().any(|n| n.contains(&peer));
+        match h.get(&self.host_header) {
+            Some(v) if believed => v.to_str().unwrap_or(""),
+            _ => header_str(h, &header::HOST),
+        }
     }
 
     /// `/decide` as an authorization subrequest: 200 allow, 403 deny — and 403 for anything
-    /// undecidable, since nginx and Envoy read every other status as a failure of the check.
-    /// Any method is accepted (Envoy forwards the original one) and a body is ignored.
-    fn decide_authz(&self, query: &str, authority: &str) -> Resp {
-        let host = strip_port(authority);
-        let mut resp = match RawQuery::scan(query).and_then(|raw| raw.resolve(Some(host))) {
+    /// undecidable (a bad host or port), since nginx and Envoy read every other status as a
+    /// failure of the check. Any method is accepted (Envoy forwards the original one) and a
+    /// body is ignored.
+    fn decide_authz(&self, query: &str, dest: Result<Destination<'_>, String>) -> Resp {
+        let resolved =
+            dest.and_then(|dest| RawQuery::scan(query).and_then(|raw| raw.resolve(Some(dest))));
+        let mut resp = match resolved {
             Ok(q) => self.decide(&q, header::HeaderMap::new()),
             Err(reason) => error(StatusCode::BAD_REQUEST, &reason),
         };
@@ -515,16 +533,54 @@ struct DecideQuery<'a> {
     profile: Option<Cow<'a, str>>,
 }
 
-/// The host of an authority (`host`, `host:port`, `[v6]:port`, or a bare IPv6 literal).
-fn strip_port(authority: &str) -> &str {
-    let a = authority.trim();
-    if a.starts_with('[') {
-        return a.split_once(']').map_or(a, |(h, _)| &a[..h.len() + 1]);
+/// What an authorization subrequest asks about: a host, and the port when the request
+/// gives one (or its scheme's default).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Destination<'a> {
+    host: &'a str,
+    port: Option<u16>,
+}
+
+impl<'a> Destination<'a> {
+    /// Splits an authority — `host`, `host:port`, `[v6]:port`, or a bare IPv6 literal —
+    /// taking `default_port` when it names none. A port that is not a number in 1-65535 is
+    /// an error: the request cannot be decided.
+    fn parse(authority: &'a str, default_port: Option<u16>) -> Result<Destination<'a>, String> {
+        let a = authority.trim();
+        let (host, port) = if a.starts_with('[') {
+            match a.split_once(']') {
+                Some((h, "")) => (&a[..=h.len()], None),
+                Some((h, rest)) => (&a[..=h.len()], Some(rest.strip_prefix(':').unwrap_or(rest))),
+                None => (a, None),
+            }
+        } else {
+            match a.split_once(':') {
+                Some((h, rest)) if !rest.contains(':') => (h, Some(rest)),
+                _ => (a, None),
+            }
+        };
+        let port = match port {
+            Some(p) => Some(parse_port(p)?),
+            None => default_port,
+        };
+        Ok(Destination { host, port })
     }
-    match a.split_once(':') {
-        Some((h, rest)) if !rest.contains(':') => h,
-        _ => a,
+}
+
+/// A destination port: digits only, 1-65535.
+fn parse_port(text: &str) -> Result<u16, String> {
+    match text.parse::<u16>() {
+        Ok(n) if n > 0 && text.bytes().all(|b| b.is_ascii_digit()) => Ok(n),
+        _ => {
+            let shown: String = text.chars().take(20).collect();
+            Err(format!("bad port {shown:?}: expected 1-65535"))
+        }
     }
+}
+
+/// A header's value as text, `""` when absent or not visible ASCII.
+fn header_str<'h>(h: &'h header::HeaderMap, name: &header::HeaderName) -> &'h str {
+    h.get(name).and_then(|v| v.to_str().ok()).unwrap_or("")
 }
 
 impl<'a> RawQuery<'a> {
@@ -553,8 +609,9 @@ impl<'a> RawQuery<'a> {
         Ok(raw)
     }
 
-    /// `fallback` is the host of an authorization subrequest, used when the query names none.
-    fn resolve(self, fallback: Option<&'a str>) -> Result<DecideQuery<'a>, String> {
+    /// `dest` is the destination of an authorization subrequest, used when the query names
+    /// no host; its port is then the one decided, and the query may not name one.
+    fn resolve(self, dest: Option<Destination<'a>>) -> Result<DecideQuery<'a>, String> {
         let host = match (self.host, self.ip) {
             (Some(h), None) => read_param(h).map_err(|e| format!("bad host: {e}"))?,
             (None, Some(i)) => match read_param(i) {
@@ -567,22 +624,37 @@ impl<'a> RawQuery<'a> {
                 _ => return Err("bad ip: not an IPv4 or IPv6 address".into()),
             },
             (Some(_), Some(_)) => return Err("give host or ip, not both".into()),
-            (None, None) => match fallback {
-                Some("") => return Err("no host: the request names none".into()),
-                Some(h) => host::read(h).map_err(|e| format!("bad host: {e}"))?,
+            (None, None) => match &dest {
+                Some(d) if d.host.is_empty() => {
+                    return Err("no host: the request names none".into())
+                }
+                Some(d) => host::read(d.host).map_err(|e| format!("bad host: {e}"))?,
                 None => return Err("missing parameter host (or ip)".into()),
             },
         };
-        let proto: Proto = match self.proto {
-            None => Proto::Tcp,
-            Some(p) => p.parse()?,
-        };
-        let port = match self.port {
-            None => None,
-            Some(p) => match p.parse::<u16>() {
-                Ok(n) if n > 0 => Some(PortQuery { proto, port: n }),
-                _ => return Err("bad port: expected 1-65535".into()),
-            },
+        if let Some(d) = dest {
+            if self.port.is_some() || self.proto.is_some() {
+                return Err("port and proto come from the request, not the query".into());
+            }
+            return Ok(DecideQuery {
+                host,
+                port: d.port.map(|port| PortQuery {
+                    proto: Proto::Tcp,
+                    port,
+                }),
+                profile: self.profile,
+            });
+        }
+        let port = match (self.port, self.proto) {
+            (None, None) => None,
+            (None, Some(_)) => return Err("proto= needs port=".into()),
+            (Some(p), proto) => Some(PortQuery {
+                proto: match proto {
+                    None => Proto::Tcp,
+                    Some(p) => p.parse()?,
+                },
+                port: parse_port(&p)?,
+            }),
         };
         Ok(DecideQuery {
             host,
@@ -861,16 +933,43 @@ mod tests {
     }
 
     #[test]
-    fn authorities_lose_their_port() {
-        for (a, want) in [
-            ("outlook.office365.com", "outlook.office365.com"),
-            ("outlook.office365.com:443", "outlook.office365.com"),
-            ("[2603:1006::1]:443", "[2603:1006::1]"),
-            ("2603:1006::1", "2603:1006::1"),
-            ("52.96.1.1:8080", "52.96.1.1"),
-            ("", ""),
+    fn authorities_split_into_host_and_port() {
+        fn ok(a: &str, default: Option<u16>) -> Result<Destination<'_>, String> {
+            Destination::parse(a, default)
+        }
+        for (a, default, host, port) in [
+            ("outlook.office365.com", None, "outlook.office365.com", None),
+            (
+                "outlook.office365.com",
+                Some(443),
+                "outlook.office365.com",
+                Some(443),
+            ),
+            (
+                "outlook.office365.com:22",
+                Some(443),
+                "outlook.office365.com",
+                Some(22),
+            ),
+            ("[2603:1006::1]:443", None, "[2603:1006::1]", Some(443)),
+            ("[2603:1006::1]", Some(80), "[2603:1006::1]", Some(80)),
+            ("2603:1006::1", None, "2603:1006::1", None),
+            ("52.96.1.1:8080", None, "52.96.1.1", Some(8080)),
+            ("", None, "", None),
         ] {
-            assert_eq!(strip_port(a), want, "{a}");
+            assert_eq!(ok(a, default), Ok(Destination { host, port }), "{a}");
+        }
+        for bad in [
+            "outlook.office365.com:0",
+            "outlook.office365.com:99999",
+            "outlook.office365.com:http",
+            "outlook.office365.com:+443",
+            "outlook.office365.com:",
+            "[::1]:x",
+            "[::1]junk",
+        ] {
+            let err = ok(bad, Some(443)).unwrap_err();
+            assert!(err.starts_with("bad port"), "{bad}: {err}");
         }
     }
 
@@ -920,7 +1019,9 @@ mod tests {
             ("ip=outlook.com", "bad ip"),
             ("host=a.com&port=0", "bad port"),
             ("host=a.com&port=99999", "bad port"),
-            ("host=a.com&proto=sctp", "neither tcp nor udp"),
+            ("host=a.com&port=+443", "bad port"),
+            ("host=a.com&proto=udp", "proto= needs port="),
+            ("host=a.com&port=1&proto=sctp", "neither tcp nor udp"),
         ] {
             let err = parse(q).err().unwrap_or_default();
             assert!(err.contains(reason), "{q}: {err:?}");

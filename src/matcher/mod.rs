@@ -270,6 +270,16 @@ impl Matcher {
             })
     }
 
+    /// Every port some set lists `rule` on (unrestricted when one lists none).
+    pub fn rule_ports(&self, id: RuleId) -> Ports {
+        let mut members = self.rule_members(&self.rules[id as usize]).iter();
+        let first = members
+            .next()
+            .map(|m| self.ports[m.ports as usize].clone())
+            .unwrap_or_default();
+        members.fold(first, |acc, m| acc.union(&self.ports[m.ports as usize]))
+    }
+
     /// Number of rule ids (merged duplicates included): the size of tables indexed by id.
     pub fn rule_slots(&self) -> usize {
         self.rules.len()
