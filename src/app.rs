@@ -75,7 +75,7 @@ async fn run(
     }
     let first = {
         let config = config.clone();
-        tokio::task::spawn_blocking(move || crate::load::served(&config, 1)).await
+        tokio::task::spawn_blocking(move || crate::load::served(&config, 1, None)).await
     };
     let served = match first {
         Ok(Ok((s, warnings))) => {

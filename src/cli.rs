@@ -263,7 +263,7 @@ fn print_problems(problems: &[String]) {
 }
 
 fn check(config: Option<PathBuf>, pac: bool) -> ExitCode {
-    let result = load_config(config).and_then(|c| crate::load::served(&c, 1));
+    let result = load_config(config).and_then(|c| crate::load::served(&c, 1, None));
     let (served, warnings) = match result {
         Ok(s) => s,
         Err(problems) => {
@@ -509,7 +509,7 @@ fn pac_test(
             }
         },
         None => {
-            let served = load_config(config).and_then(|c| crate::load::served(&c, 1));
+            let served = load_config(config).and_then(|c| crate::load::served(&c, 1, None));
             let (served, _) = match served {
                 Ok(s) => s,
                 Err(problems) => {

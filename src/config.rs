@@ -322,6 +322,46 @@ pub struct SourceConfig {
     /// `ms365`: version to report (default: digest of the file).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub version: Option<String>,
+    /// A source with no entries at all (an empty file, a catalogue of empty sets) is a
+    /// problem — an emptied file would drop its rules — unless this says it is meant.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub allow_empty: bool,
+    /// The largest share of its entries (0–1) the source may lose in one reload; a reload
+    /// that would drop more is refused (a half-written file, a broken feed). Default 0.5.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_shrink: Option<Share>,
+}
+
+/// A share between 0 and 1, compared by value (configurations are compared whole).
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Share(pub f64);
+
+impl PartialEq for Share {
+    fn eq(&self, other: &Share) -> bool {
+        self.0.to_bits() == other.0.to_bits()
+    }
+}
+
+impl Eq for Share {}
+
+/// How much a source may change in one reload, from its `catalogue.sources` entry.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SourceLimits {
+    pub allow_empty: bool,
+    pub max_shrink: f64,
+}
+
+/// The share of its entries a source may lose in one reload unless it says otherwise.
+pub const DEFAULT_MAX_SHRINK: f64 = 0.5;
+
+impl Default for SourceLimits {
+    fn default() -> Self {
+        SourceLimits {
+            allow_empty: false,
+            max_shrink: DEFAULT_MAX_SHRINK,
+        }
+    }
 }
 
 /// Why the configuration could not be used. Every problem is listed.
@@ -331,6 +371,34 @@ pub enum ConfigError {
     NotFound(String),
     #[error("{}", .problems.join("\n"))]
     Invalid { problems: Vec<String> },
+}
+
+/// Why a configuration file that parses must still not be used: empty (or comments only),
+/// or not ending in a line break. Either way it would load as the built-in defaults, or as
+/// whatever part of it survived, dropping every organisation source and profile.
+fn cut_short(path: &Path) -> Option<String> {
+    let shown = path.display();
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        // Figment reports an unreadable file with its own reason.
+        Err(_) => return None,
+    };
+    let content = text
+        .lines()
+        .any(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#'));
+    if !content {
+        return Some(format!(
+            "{shown}: the configuration file is empty (emptied by mistake?); run without \
+             --config for the built-in defaults"
+        ));
+    }
+    if !text.ends_with('\n') {
+        return Some(format!(
+            "{shown}: the configuration file does not end with a line break: it looks cut \
+             short (a write that did not finish?); end its last line"
+        ));
+    }
+    None
 }
 
 /// A configuration together with where it came from.
@@ -365,6 +433,11 @@ impl Loaded {
         if let Some(f) = file {
             if !f.is_file() {
                 return Err(ConfigError::NotFound(f.display().to_string()));
+            }
+            if let Some(problem) = cut_short(f) {
+                return Err(ConfigError::Invalid {
+                    problems: vec![problem],
+                });
             }
             fig = fig.merge(Toml::file_exact(f));
         }
@@ -416,6 +489,20 @@ impl Loaded {
         Ok(specs)
     }
 
+    /// Each source's limits, in the order of [`Loaded::sources`].
+    pub fn source_limits(&self) -> Vec<SourceLimits> {
+        match &self.config.catalogue.sources {
+            None => vec![SourceLimits::default(); SourceSpec::defaults().len()],
+            Some(list) => list
+                .iter()
+                .map(|s| SourceLimits {
+                    allow_empty: s.allow_empty,
+                    max_shrink: s.max_shrink.map_or(DEFAULT_MAX_SHRINK, |m| m.0),
+                })
+                .collect(),
+        }
+    }
+
     /// `upstream.cache_dir`, resolved against the config file.
     pub fn upstream_cache_dir(&self, up: &UpstreamConfig) -> PathBuf {
         self.base_dir.join(&up.cache_dir)
@@ -435,6 +522,13 @@ impl Loaded {
         let file = self.label();
         for (i, s) in list.iter().enumerate() {
             let at = format!("{file}: catalogue.sources[{i}]");
+            if let Some(Share(m)) = s.max_shrink {
+                if !(0.0..=1.0).contains(&m) {
+                    problems.push(format!(
+                        "{at}: max_shrink: {m} is not a share between 0 and 1"
+                    ));
+                }
+            }
             let path = s.path.as_ref().map(|p| self.base_dir.join(p));
             let mut unused = |field: &str, set: bool| {
                 if set {

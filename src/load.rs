@@ -2,28 +2,93 @@
 //! snapshot. Every command uses it, and the reloader will too, so what `check` accepts is
 //! exactly what a server would serve.
 
-use crate::catalogue::load_sources;
-use crate::config::Loaded;
+use crate::catalogue::{load_sources, Catalogue};
+use crate::config::{Loaded, DEFAULT_MAX_SHRINK};
 use crate::pac::{RenderedPac, Templates};
 use crate::snapshot::Snapshot;
 use crate::state::Served;
 
 /// Loads every source named by the configuration and compiles them. On failure, every
-/// problem is returned as one line (`file: entry: field: reason`).
+/// problem is returned as one line (`file: entry: field: reason`). A source without a single
+/// entry is a problem unless it says `allow_empty`: an emptied file must not quietly drop
+/// an organisation's rules.
 pub fn snapshot(config: &Loaded, generation: u64) -> Result<Snapshot, Vec<String>> {
     let specs = config
         .sources()
         .map_err(|e| e.to_string().lines().map(str::to_owned).collect::<Vec<_>>())?;
     let catalogue = load_sources(&specs, &config.placeholders())
         .map_err(|ps| ps.iter().map(ToString::to_string).collect::<Vec<_>>())?;
+    let limits = config.source_limits();
+    let empty: Vec<String> = catalogue
+        .sources
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| !limits.get(*i).is_some_and(|l| l.allow_empty))
+        .filter(|(i, _)| entries(&catalogue, *i) == 0)
+        .map(|(_, s)| {
+            format!(
+                "{}: -: -: the source has no entries (an emptied or cut-short file?); set \
+                 allow_empty = true on it if that is meant",
+                s.origin
+            )
+        })
+        .collect();
+    if !empty.is_empty() {
+        return Err(empty);
+    }
     Ok(Snapshot::compile(catalogue, generation))
 }
 
-/// Everything a server serves for one generation: the snapshot, the profiles and a rendered
-/// PAC per profile. Returns warnings (PACs over the size budget) beside the result.
-pub fn served(config: &Loaded, generation: u64) -> Result<(Served, Vec<String>), Vec<String>> {
+/// Hosts and prefixes of source `i`.
+fn entries(cat: &Catalogue, i: usize) -> usize {
+    let c = cat.counts(i);
+    c.hosts + c.prefixes_v4 + c.prefixes_v6
+}
+
+/// Sources that would lose more of their entries than their `max_shrink` allows, were
+/// `next` to replace `previous`: each a problem with both counts. A source is compared with
+/// the one of the same name read from the same place; one that now comes from elsewhere (the
+/// embedded snapshot replaced by a synced one, a path changed) starts afresh.
+fn shrunk(config: &Loaded, previous: &Catalogue, next: &Catalogue) -> Vec<String> {
+    let limits = config.source_limits();
     let mut problems = Vec::new();
-    let snap = snapshot(config, generation);
+    for (i, source) in next.sources.iter().enumerate() {
+        let same =
+            |s: &crate::catalogue::SourceInfo| s.name == source.name && s.origin == source.origin;
+        let Some(before) = previous.sources.iter().position(same) else {
+            continue;
+        };
+        let (old, new) = (entries(previous, before), entries(next, i));
+        let max = limits.get(i).map_or(DEFAULT_MAX_SHRINK, |l| l.max_shrink);
+        if old > 0 && new < old && (old - new) as f64 / old as f64 > max {
+            problems.push(format!(
+                "{}: -: -: the source would drop from {old} to {new} entries in one reload, \
+                 more than max_shrink = {max} allows (a half-written file or a broken feed \
+                 looks like this); raise max_shrink on the source if the change is meant",
+                source.origin
+            ));
+        }
+    }
+    problems
+}
+
+/// Everything a server serves for one generation: the snapshot, the profiles and a rendered
+/// PAC per profile. Returns warnings (PACs over the size budget) beside the result. On a
+/// reload, `previous` is the catalogue being served: a source shrinking more than its
+/// `max_shrink` allows is a problem.
+pub fn served(
+    config: &Loaded,
+    generation: u64,
+    previous: Option<&Catalogue>,
+) -> Result<(Served, Vec<String>), Vec<String>> {
+    let mut problems = Vec::new();
+    let snap = snapshot(config, generation).and_then(|snap| match previous {
+        None => Ok(snap),
+        Some(previous) => match shrunk(config, previous, snap.catalogue()) {
+            p if p.is_empty() => Ok(snap),
+            p => Err(p),
+        },
+    });
     let profiles = config.profiles_and_clients();
     let templates = Templates::load(config.templates_dir().as_deref());
     let tls = config.tls_paths().and_then(|paths| match paths {

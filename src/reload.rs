@@ -110,10 +110,13 @@ impl Reloader {
             let started = Instant::now();
             let path = self.config_path.clone();
             let next = self.generation + 1;
+            let state = self.state.clone();
             let result = tokio::task::spawn_blocking(move || {
                 let config = Loaded::load(path.as_deref())
                     .map_err(|e| e.to_string().lines().map(str::to_owned).collect::<Vec<_>>())?;
-                let served = crate::load::served(&config, next)?;
+                let previous = state.guard();
+                let served =
+                    crate::load::served(&config, next, Some(previous.snapshot.catalogue()))?;
                 Ok::<_, Vec<String>>((config, served))
             })
             .await

@@ -357,6 +357,56 @@ fn broken_catalogues_list_every_problem() {
     assert!(stderr(&out).contains("11 problem(s) found"));
 }
 
+/// An emptied catalogue or configuration file is a problem for `check` (and so for startup
+/// and reload), unless the source says `allow_empty`; `max_shrink` must be a share.
+#[test]
+fn empty_sources_and_configurations_are_problems() {
+    let dir = tempdir("empty");
+    let cfg = dir.join("pacwarden.toml");
+    let source = "[[catalogue.sources]]\nkind = \"native\"\npath = \"org.toml\"\n";
+    std::fs::write(&cfg, source).unwrap();
+    let check = || run(&["check", "--config", cfg.to_str().unwrap()]);
+    for text in ["", "   \n", "[meta]\nname = \"corp\"\nversion = \"1\"\n"] {
+        std::fs::write(dir.join("org.toml"), text).unwrap();
+        let out = check();
+        assert_eq!(out.status.code(), Some(1), "{text:?}");
+        assert!(
+            stderr(&out).contains("org.toml: -: -: the source has no entries"),
+            "{}",
+            stderr(&out)
+        );
+    }
+    std::fs::write(&cfg, format!("{source}allow_empty = true\n")).unwrap();
+    assert!(check().status.success(), "{}", stderr(&check()));
+    for (text, says) in [
+        ("", "the configuration file is empty"),
+        ("# only a comment\n\n", "the configuration file is empty"),
+        (
+            "[pac]\nsize_budget_bytes = 2621",
+            "does not end with a line break",
+        ),
+        (
+            &format!("{source}max_shrink = 1.5\n"),
+            "max_shrink: 1.5 is not a share",
+        ),
+    ] {
+        std::fs::write(&cfg, text).unwrap();
+        let out = check();
+        assert_eq!(out.status.code(), Some(1), "{text:?}");
+        assert!(stderr(&out).contains(says), "{text:?}: {}", stderr(&out));
+    }
+    // A server does not start on them either.
+    std::fs::write(&cfg, "").unwrap();
+    let out = run(&[
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--config",
+        cfg.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+}
+
 #[test]
 fn import_round_trips_through_the_native_format() {
     let dir = tempdir("import");

@@ -1461,6 +1461,78 @@ fn original_host_only_from_trusted_proxies() {
     assert_eq!(json["host"], "www.example.com");
 }
 
+/// Reloads never fail open: an emptied catalogue file, an emptied or cut-short configuration
+/// file, and a source that loses more than `max_shrink` of its entries are refused on
+/// SIGHUP, and the organisation's deny rule keeps refusing.
+#[test]
+fn reloads_never_fail_open() {
+    let dir = tempdir("never-open");
+    let org = dir.join("org.toml");
+    let mut org_text = String::from(
+        "[meta]\nname = \"corp\"\nversion = \"1\"\n\
+         [[sets]]\nid = \"no-onedrive\"\naction = \"deny\"\nhosts = [\"onedrive.live.com\"]\n\
+         [[sets]]\nid = \"saas\"\ncategory = \"Allow\"\nhosts = [",
+    );
+    let names: Vec<String> = (0..10).map(|i| format!("\"s{i}.saas.example\"")).collect();
+    org_text.push_str(&names.join(", "));
+    org_text.push_str("]\n");
+    std::fs::write(&org, &org_text).unwrap();
+    let cfg = dir.join("pacwarden.toml");
+    let cfg_text = "[[catalogue.sources]]\nkind = \"builtin\"\nname = \"worldwide\"\n\
+                    [[catalogue.sources]]\nkind = \"native\"\npath = \"org.toml\"\n";
+    std::fs::write(&cfg, cfg_text).unwrap();
+    let server = Server::start(&cfg);
+    let denied = server.url("/decide?host=onedrive.live.com");
+    assert_eq!(get(&denied).status, 403);
+    assert_eq!(get(&denied).json()["reason"], "denied-by-rule");
+
+    let refused = |what: &str| {
+        server.signal("-HUP");
+        let line = server.wait_log("reload refused");
+        assert!(line.contains("generation=1"), "{what}: {line}");
+        let r = get(&denied);
+        assert_eq!(r.status, 403, "{what}: the deny rule still refuses");
+        assert_eq!(r.json()["catalogue"]["generation"], 1, "{what}");
+    };
+    // `: > org.toml`, then a file of whitespace only.
+    std::fs::write(&org, "").unwrap();
+    refused("emptied catalogue");
+    std::fs::write(&org, "  \n\n").unwrap();
+    refused("whitespace catalogue");
+    // A catalogue that parses but lists nothing.
+    std::fs::write(&org, "[meta]\nname = \"corp\"\nversion = \"2\"\n").unwrap();
+    refused("catalogue without entries");
+    // 11 entries down to 2: more than half lost.
+    std::fs::write(
+        &org,
+        "[meta]\nname = \"corp\"\nversion = \"3\"\n[[sets]]\nid = \"no-onedrive\"\naction = \"deny\"\nhosts = [\"onedrive.live.com\", \"x.example\"]\n",
+    )
+    .unwrap();
+    refused("shrunk catalogue");
+    // The configuration emptied, then cut short in the middle of a line.
+    std::fs::write(&org, &org_text).unwrap();
+    std::fs::write(&cfg, "").unwrap();
+    refused("emptied configuration");
+    std::fs::write(&cfg, "# nothing but a comment\n").unwrap();
+    refused("configuration of comments");
+    // Cut at the end of a line that parses: only the built-in source would be left.
+    let (first_source, _) = cfg_text.split_once("\n[[catalogue").unwrap();
+    std::fs::write(&cfg, first_source).unwrap();
+    refused("cut configuration");
+    // With max_shrink raised, the same shrink is taken.
+    std::fs::write(&cfg, format!("{cfg_text}max_shrink = 0.9\n")).unwrap();
+    std::fs::write(
+        &org,
+        "[meta]\nname = \"corp\"\nversion = \"4\"\n[[sets]]\nid = \"no-onedrive\"\naction = \"deny\"\nhosts = [\"onedrive.live.com\", \"x.example\"]\n",
+    )
+    .unwrap();
+    server.signal("-HUP");
+    server.wait_log("catalogue reloaded");
+    assert_eq!(get(&denied).json()["catalogue"]["generation"], 2);
+    let c = get(&server.url("/catalogue")).json();
+    assert_eq!(c["reloads_failed"], 7);
+}
+
 /// `GET /export/FORMAT` renders from the served generation.
 #[test]
 fn exports_over_http() {
