@@ -391,6 +391,9 @@ fn import_ms365(
             s.notes.clear();
         }
     }
+    // What the web service lists under its own platforms' suffixes stays accepted in the
+    // native form, where it must say so.
+    crate::catalogue::mark_microsoft_breadth(&mut sets);
     let meta = native::Meta {
         name: Some(format!("ms365:{}", instance.to_ascii_lowercase())),
         version: Some(version.unwrap_or_else(|| crate::catalogue::content_version(&text))),

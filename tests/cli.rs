@@ -276,7 +276,6 @@ path = "catalogue/additional-endpoints.toml"
     assert_eq!(code, 0);
     assert_eq!(d["endpoint_sets"], serde_json::json!([56]));
     assert_eq!(d["category"], "Allow");
-    // Host bits in the file's prefix (52.108.0.7/14) are cleared.
     let (_, d) = decide(&["-c", c, "52.109.1.1"]);
     assert_eq!(d["rule"], "52.108.0.0/14");
     // *.microsoftonline.com is listed by an Allow and a Default set: Allow wins, one set cited.
@@ -405,6 +404,82 @@ fn empty_sources_and_configurations_are_problems() {
         cfg.to_str().unwrap(),
     ]);
     assert_eq!(out.status.code(), Some(1));
+}
+
+/// Allow rules that would let far too much through are refused, each listed; `broad = true`
+/// on the set lets them be, deny sets may be broad, and host bits are never widened.
+#[test]
+fn over_broad_rules_are_problems() {
+    let dir = tempdir("broad");
+    let cfg = dir.join("pacwarden.toml");
+    std::fs::write(
+        &cfg,
+        "[[catalogue.sources]]\nkind = \"native\"\npath = \"org.toml\"\n",
+    )
+    .unwrap();
+    let org = |broad: &str| {
+        format!(
+            "[meta]\nname = \"corp\"\nversion = \"1\"\n\
+             [[sets]]\nid = \"wide\"\ncategory = \"Allow\"\n{broad}\
+             hosts = [\"*.co.uk\", \"*.com.au\", \"*.github.io\", \"*.s3.amazonaws.com\", \"outlook.office365.*\", \"*.contoso.co.uk\"]\n\
+             prefixes = [\"0.0.0.0/0\", \"::/0\", \"10.0.0.0/7\", \"10.0.0.0/8\", \"2000::/15\"]\n\
+             [[sets]]\nid = \"block\"\naction = \"deny\"\nhosts = [\"*.co.uk\"]\nprefixes = [\"0.0.0.0/0\"]\n"
+        )
+    };
+    let check = || run(&["check", "--config", cfg.to_str().unwrap()]);
+    std::fs::write(dir.join("org.toml"), org("")).unwrap();
+    let out = check();
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    for field in [
+        "hosts[0]: *.co.uk: co.uk is a public suffix",
+        "hosts[1]: *.com.au",
+        "hosts[2]: *.github.io: github.io is a public suffix (Public Suffix List, private section)",
+        "hosts[3]: *.s3.amazonaws.com",
+        "hosts[4]: outlook.office365.*: a `*` in the last label",
+        "prefixes[0]: 0.0.0.0/0 is shorter than /8",
+        "prefixes[1]: ::/0 is shorter than /16",
+        "prefixes[2]: 10.0.0.0/7",
+        "prefixes[4]: 2000::/15",
+    ] {
+        assert!(
+            err.contains(&format!("org.toml: set wide: {field}")),
+            "{field}: {err}"
+        );
+    }
+    assert!(err.contains("9 problem(s) found"), "{err}");
+    std::fs::write(dir.join("org.toml"), org("broad = true\n")).unwrap();
+    assert!(check().status.success(), "{}", stderr(&check()));
+    // Host bits set: a problem, broad or not.
+    std::fs::write(
+        dir.join("org.toml"),
+        "[meta]\nname = \"corp\"\nversion = \"1\"\n[[sets]]\nid = 1\nbroad = true\nprefixes = [\"10.1.2.3/8\"]\n",
+    )
+    .unwrap();
+    let out = check();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("10.1.2.3/8 has host bits set; the network is 10.0.0.0/8"));
+}
+
+/// Microsoft's own data never trips the breadth rules: every instance's web-service data in
+/// tests/data, and the built-in catalogues.
+#[test]
+fn microsoft_data_is_never_too_broad() {
+    let dir = tempdir("ms-broad");
+    for instance in ["worldwide", "usgovdod", "usgovgcchigh", "china"] {
+        let cfg = dir.join(format!("{instance}.toml"));
+        std::fs::write(
+            &cfg,
+            format!(
+                "[[catalogue.sources]]\nkind = \"ms365\"\npath = {:?}\n",
+                repo(&format!("tests/data/ms365/{instance}-trimmed.json"))
+            ),
+        )
+        .unwrap();
+        let out = run(&["check", "--config", cfg.to_str().unwrap()]);
+        assert!(out.status.success(), "{instance}: {}", stderr(&out));
+    }
+    assert!(run(&["check"]).status.success());
 }
 
 #[test]

@@ -1509,6 +1509,9 @@ fn reloads_never_fail_open() {
     )
     .unwrap();
     refused("shrunk catalogue");
+    // An allow rule over a public suffix.
+    std::fs::write(&org, org_text.replace("s0.saas.example", "*.github.io")).unwrap();
+    refused("over-broad rule");
     // The configuration emptied, then cut short in the middle of a line.
     std::fs::write(&org, &org_text).unwrap();
     std::fs::write(&cfg, "").unwrap();
@@ -1530,7 +1533,7 @@ fn reloads_never_fail_open() {
     server.wait_log("catalogue reloaded");
     assert_eq!(get(&denied).json()["catalogue"]["generation"], 2);
     let c = get(&server.url("/catalogue")).json();
-    assert_eq!(c["reloads_failed"], 7);
+    assert_eq!(c["reloads_failed"], 8);
 }
 
 /// `GET /export/FORMAT` renders from the served generation.

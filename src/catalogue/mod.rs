@@ -5,6 +5,8 @@
 //! binary) and merges them into one [`Catalogue`]. Nothing here matches hosts or knows about
 //! HTTP: the compiled form lives in [`crate::snapshot`].
 
+mod breadth;
+pub use breadth::mark_microsoft_breadth;
 pub mod ms365;
 pub mod native;
 pub mod pattern;
@@ -169,6 +171,9 @@ pub struct EndpointSet {
     pub notes: String,
     /// Row of Microsoft's "additional endpoints" table this entry transcribes, if any.
     pub row: Option<u32>,
+    /// The set's rules are meant to be broad (a wildcard over a public suffix, a short
+    /// prefix); without it such rules are refused.
+    pub broad: bool,
 }
 
 impl EndpointSet {
@@ -189,6 +194,7 @@ impl EndpointSet {
             action: Action::Allow,
             notes: String::new(),
             row: None,
+            broad: false,
         }
     }
 
@@ -284,9 +290,9 @@ pub fn content_version(text: &str) -> String {
     )
 }
 
-/// Parses a prefix as catalogues write it: CIDR, or a bare address (a host route). Host bits
-/// are cleared (`10.0.0.1/8` → `10.0.0.0/8`) rather than refused, since the web service's
-/// consumers treat the prefix as the network.
+/// Parses a prefix as catalogues write it: CIDR, or a bare address (a host route). A prefix
+/// with host bits set (`10.1.2.3/8`) is refused rather than widened: it is a typo or a
+/// misunderstanding, and the rule it makes would allow far more than was written.
 pub fn parse_prefix(text: &str) -> Result<IpNet, String> {
     let t = text.trim();
     let net = match t.parse::<IpNet>() {
@@ -296,7 +302,14 @@ pub fn parse_prefix(text: &str) -> Result<IpNet, String> {
             Err(_) => return Err(format!("{text:?} is not an IP prefix")),
         },
     };
-    Ok(net.trunc())
+    if net.trunc() != net {
+        return Err(format!(
+            "{t} has host bits set; the network is {}: write that (or the /{} of the host)",
+            net.trunc(),
+            net.max_prefix_len()
+        ));
+    }
+    Ok(net)
 }
 
 #[cfg(test)]
@@ -307,16 +320,24 @@ mod tests {
     fn prefixes_normalise() {
         let cases = [
             ("13.107.6.152/31", "13.107.6.152/31"),
-            ("10.1.2.3/8", "10.0.0.0/8"),
+            ("10.0.0.0/8", "10.0.0.0/8"),
             ("52.96.1.7", "52.96.1.7/32"),
-            ("2603:1006::1/40", "2603:1006::/40"),
+            ("2603:1006::/40", "2603:1006::/40"),
             ("2620:1ec:4::152", "2620:1ec:4::152/128"),
             (" 40.96.0.0/13 ", "40.96.0.0/13"),
         ];
         for (input, want) in cases {
             assert_eq!(parse_prefix(input).unwrap().to_string(), want, "{input}");
         }
-        for bad in ["", "10.0.0.0/33", "host.example", "1.2.3/24", "::/129"] {
+        for bad in [
+            "",
+            "10.0.0.0/33",
+            "host.example",
+            "1.2.3/24",
+            "::/129",
+            "10.1.2.3/8",
+            "2603:1006::1/40",
+        ] {
             assert!(parse_prefix(bad).is_err(), "{bad:?}");
         }
     }

@@ -127,7 +127,7 @@ mod tests {
     const QUIRKS: &str = r#"[
       {"id": 1, "serviceArea": "Exchange", "serviceAreaDisplayName": "Exchange Online",
        "urls": ["outlook.office.com", "Outlook.Office365.com"],
-       "ips": ["13.107.6.152/31", "40.96.0.1/13", "2603:1006::1/40"],
+       "ips": ["13.107.6.152/31", "40.96.0.0/13", "2603:1006::/40"],
        "tcpPorts": "80,443", "udpPorts": "443", "expressRoute": true, "category": "Optimize",
        "required": true},
       {"id": 2, "serviceArea": "Exchange", "urls": ["smtp.office365.com"],
@@ -159,6 +159,20 @@ mod tests {
         assert!(sets[2].ports.allows(Proto::Udp, 3479));
         assert!(!sets[3].ports.allows(Proto::Tcp, 123));
         assert_eq!(sets[4].ports.tcp.to_string(), "80,443");
+    }
+
+    /// A prefix with host bits set is refused, not widened: the rule it would make allows
+    /// more than was written.
+    #[test]
+    fn host_bits_are_a_problem() {
+        let json = r#"[{"id": 1, "serviceArea": "Exchange", "ips": ["40.96.0.1/13", "2603:1006::1/40"],
+          "category": "Optimize", "required": true}]"#;
+        let Err(LoadError::Invalid(problems)) = parse(json, "hb.json", 0) else {
+            panic!("expected problems");
+        };
+        let text: Vec<String> = problems.iter().map(ToString::to_string).collect();
+        assert_eq!(text.len(), 2, "{text:?}");
+        assert!(text[0].starts_with("hb.json: set 1: ips[0]: 40.96.0.1/13 has host bits set; the network is 40.96.0.0/13"), "{text:?}");
     }
 
     #[test]

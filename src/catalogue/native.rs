@@ -17,6 +17,7 @@
 //! prefixes = ["198.51.100.0/24"]
 //! tcp_ports = "80,443"          # string ("80,443,50000-59999") or array ([80, 443, "5000-5010"])
 //! udp_ports = ""
+//! broad = false                 # true: wildcards over public suffixes, short prefixes are meant
 //! row = 20                      # row of Microsoft's additional-endpoints table, if any
 //! ```
 //!
@@ -59,6 +60,7 @@ const SET_FIELDS: &[&str] = &[
     "udp_ports",
     "notes",
     "row",
+    "broad",
 ];
 const HOST_FIELDS: &[&str] = &["host", "tcp_ports", "udp_ports"];
 
@@ -192,6 +194,7 @@ fn parse_set(
     }
     set.required = f.bool(p, "required").unwrap_or(false);
     set.express_route = f.bool(p, "express_route").unwrap_or(false);
+    set.broad = f.bool(p, "broad").unwrap_or(false);
     set.notes = f.string(p, "notes").unwrap_or_default().to_owned();
     set.row = f.u64(p, "row").and_then(|r| u32::try_from(r).ok());
     set.ports.tcp = port_field(f, p, "tcp_ports", f.get("tcp_ports"));
@@ -373,6 +376,9 @@ pub fn write(meta: &Meta, sets: &[EndpointSet], header: &str) -> String {
         if set.express_route {
             out.push_str("express_route = true\n");
         }
+        if set.broad {
+            out.push_str("broad = true\n");
+        }
         if set.direction != Direction::Outbound {
             let _ = writeln!(out, "direction = {}", quote(set.direction.as_str()));
         }
@@ -449,7 +455,7 @@ id = "block"
 action = "deny"
 direction = "outbound"
 hosts = ["*.tracker.example.net"]
-prefixes = ["198.51.100.7/24", "2001:db8::1"]
+prefixes = ["198.51.100.0/24", "2001:db8::1"]
 
 [[sets]]
 id = "tenant"

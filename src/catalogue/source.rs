@@ -115,7 +115,17 @@ fn read(path: &PathBuf) -> Result<String, LoadError> {
     })
 }
 
+/// Loads one source and refuses rules that allow far too much (see [`super::breadth`]).
 fn load_one(spec: &SourceSpec, index: usize, ph: &Placeholders) -> Result<Loaded, LoadError> {
+    let (info, sets) = parse_one(spec, index, ph)?;
+    let microsoft = matches!(spec, SourceSpec::Ms365 { .. } | SourceSpec::Builtin { .. });
+    match super::breadth::problems(&sets, microsoft, &info.origin) {
+        p if p.is_empty() => Ok((info, sets)),
+        p => Err(LoadError::Invalid(p)),
+    }
+}
+
+fn parse_one(spec: &SourceSpec, index: usize, ph: &Placeholders) -> Result<Loaded, LoadError> {
     let origin = origin_of(spec);
     match spec {
         SourceSpec::Ms365 {
