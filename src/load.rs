@@ -91,10 +91,13 @@ pub fn served(
     });
     let profiles = config.profiles_and_clients();
     let templates = Templates::load(config.templates_dir().as_deref());
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
     let tls = config.tls_paths().and_then(|paths| match paths {
         None => Ok(None),
-        Some((cert, key)) => crate::http::tls::load_key(&cert, &key)
-            .map(Some)
+        Some((cert, key)) => crate::http::tls::load_key(&cert, &key, now)
+            .map(|loaded| Some((cert, loaded)))
             .map_err(|e| vec![e]),
     });
     let (snap, (profiles, default, clients), templates, tls) =
@@ -110,6 +113,17 @@ pub fn served(
         };
     let mut pacs = Vec::with_capacity(profiles.len());
     let mut warnings = Vec::new();
+    if let Some((cert, loaded)) = &tls {
+        let left = loaded.not_after - now;
+        if left < crate::http::tls::EXPIRY_WARNING_SECS {
+            warnings.push(format!(
+                "{}: the certificate expires on {}, in {} day(s)",
+                cert.display(),
+                crate::http::tls::date(loaded.not_after),
+                left / 86_400
+            ));
+        }
+    }
     let budget = config.config.pac.size_budget_bytes;
     for profile in &profiles {
         match templates.render(&snap, profile) {
@@ -138,7 +152,8 @@ pub fn served(
             default_profile: default,
             clients,
             pacs,
-            tls,
+            tls_expiry: tls.as_ref().map(|(_, l)| l.not_after),
+            tls: tls.map(|(_, l)| l.key),
         },
         warnings,
     ))

@@ -137,6 +137,7 @@ pub struct Metrics {
     sync_success: Gauge,
     sync_failures: Family<KindLabel, Counter>,
     upstream_version: Family<VersionLabel, Gauge>,
+    tls_expiry: Gauge,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -168,6 +169,7 @@ impl Metrics {
             sync_success: Gauge::default(),
             sync_failures: Family::default(),
             upstream_version: Family::default(),
+            tls_expiry: Gauge::default(),
             registry: Registry::default(),
             handles: Handles::default(),
         };
@@ -236,6 +238,11 @@ impl Metrics {
             "upstream_version_info",
             "Web-service version of the synced catalogue (value is always 1)",
             m.upstream_version.clone(),
+        );
+        registry.register(
+            "tls_certificate_expiry_timestamp_seconds",
+            "Unix time the served HTTPS certificate expires (0 without HTTPS)",
+            m.tls_expiry.clone(),
         );
         Metrics { registry, ..m }
     }
@@ -310,6 +317,7 @@ impl Metrics {
     /// A generation went live (the first load or a reload).
     pub fn loaded(&self, served: &Served, unix_now: u64) {
         let snap = &served.snapshot;
+        self.tls_expiry.set(served.tls_expiry.unwrap_or(0));
         self.pac_bytes.clear();
         for pac in &served.pacs {
             self.pac_bytes

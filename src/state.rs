@@ -26,6 +26,8 @@ pub struct Served {
     pub pacs: Vec<RenderedPac>,
     /// The HTTPS certificate and key, when an HTTPS listener is configured.
     pub tls: Option<Arc<rustls::sign::CertifiedKey>>,
+    /// When that certificate expires (Unix seconds).
+    pub tls_expiry: Option<i64>,
     /// `/decide` answers rendered once per rule and profile.
     pub decide_json: crate::http::decide_json::DecideJson,
 }

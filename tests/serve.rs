@@ -878,10 +878,24 @@ fn test_ca() -> rcgen::CertifiedIssuer<'static, rcgen::KeyPair> {
 
 /// A leaf for localhost / 127.0.0.1 written to `cert.pem` and `key.pem`; returns its DER.
 fn write_leaf(ca: &rcgen::CertifiedIssuer<'static, rcgen::KeyPair>, dir: &Path) -> Vec<u8> {
+    write_leaf_valid(ca, dir, None)
+}
+
+/// [`write_leaf`] valid from and until the given dates, `(year, month, day)` each.
+type Ymd = (i32, u8, u8);
+fn write_leaf_valid(
+    ca: &rcgen::CertifiedIssuer<'static, rcgen::KeyPair>,
+    dir: &Path,
+    validity: Option<(Ymd, Ymd)>,
+) -> Vec<u8> {
     let key = rcgen::KeyPair::generate().unwrap();
-    let params =
+    let mut params =
         rcgen::CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
             .unwrap();
+    if let Some(((y1, m1, d1), (y2, m2, d2))) = validity {
+        params.not_before = rcgen::date_time_ymd(y1, m1, d1);
+        params.not_after = rcgen::date_time_ymd(y2, m2, d2);
+    }
     let cert = params.signed_by(&key, ca).unwrap();
     std::fs::write(dir.join("cert.pem"), cert.pem()).unwrap();
     std::fs::write(dir.join("key.pem"), key.serialize_pem()).unwrap();
@@ -974,6 +988,84 @@ fn https_with_alpn_and_certificate_rotation_on_sighup() {
     assert_eq!(cert, second);
     // Plain HTTP keeps working beside HTTPS.
     assert_eq!(get(&server.url("/healthz")).status, 200);
+
+    // An expired certificate, and one not valid yet, are refused the same way.
+    for (validity, says) in [
+        (((2020, 1, 1), (2021, 1, 1)), "the certificate expired on"),
+        (
+            ((2099, 1, 1), (2100, 1, 1)),
+            "the certificate is not valid before",
+        ),
+    ] {
+        write_leaf_valid(&ca, &dir, Some(validity));
+        server.signal("-HUP");
+        let line = server.wait_log(says);
+        assert!(line.contains("cert.pem"), "{line}");
+        server.wait_log("reload refused");
+        let (_, cert, _) = https_get(addr, &ca, &[b"http/1.1"], "/healthz");
+        assert_eq!(cert, second, "{says}");
+    }
+    // The expiry date is exported for monitoring.
+    let metrics = get(&server.url("/metrics")).body;
+    let line = metrics
+        .lines()
+        .find(|l| l.starts_with("pacwarden_tls_certificate_expiry_timestamp_seconds "))
+        .unwrap_or_default();
+    let expiry: i64 = line.rsplit(' ').next().unwrap_or("0").parse().unwrap_or(0);
+    assert!(expiry > 4_000_000_000, "{line}");
+}
+
+/// A certificate within 30 days of expiry is served, with a warning on every load; an
+/// expired one stops the server from starting.
+#[test]
+fn certificates_near_or_past_expiry() {
+    let dir = tempdir("tls-expiry");
+    let ca = test_ca();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    // Days since 1970-01-01 to a civil date (proleptic Gregorian).
+    let ymd = |days: i64| -> Ymd {
+        let z = days + 719_468;
+        let era = z.div_euclid(146_097);
+        let doe = z - era * 146_097;
+        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+        let mp = (5 * doy + 2) / 153;
+        let d = (doy - (153 * mp + 2) / 5 + 1) as u8;
+        let m = if mp < 10 { mp + 3 } else { mp - 9 } as u8;
+        let y = (yoe + era * 400 + i64::from(m <= 2)) as i32;
+        (y, m, d)
+    };
+    let today = now / 86_400;
+    write_leaf_valid(&ca, &dir, Some((ymd(today - 300), ymd(today + 10))));
+    std::fs::write(dir.join("catalogue.toml"), CAT_A).unwrap();
+    let cfg = dir.join("pacwarden.toml");
+    std::fs::write(
+        &cfg,
+        "[[catalogue.sources]]\nkind = \"native\"\npath = \"catalogue.toml\"\n[tls]\nlisten = \"127.0.0.1:0\"\ncert = \"cert.pem\"\nkey = \"key.pem\"\n",
+    )
+    .unwrap();
+    let server = Server::start(&cfg);
+    // Warned at startup (before the log line Server::start waits for) and on every reload.
+    server.signal("-HUP");
+    let line = server.wait_log("the certificate expires on");
+    assert!(
+        line.contains("in 9 day(s)") || line.contains("in 10 day(s)"),
+        "{line}"
+    );
+    server.wait_log("catalogue reloaded");
+    drop(server);
+    // Expired: no start.
+    write_leaf_valid(&ca, &dir, Some((ymd(today - 300), ymd(today - 1))));
+    let out = Command::new(env!("CARGO_BIN_EXE_pacwarden"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--config"])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("the certificate expired on"));
 }
 
 /// An operator's own template, picked by a profile, renders with the same context.

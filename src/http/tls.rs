@@ -12,8 +12,34 @@ use tokio_rustls::TlsAcceptor;
 
 use crate::state::State;
 
-/// Reads a PEM certificate chain and key and checks they belong together.
-pub fn load_key(cert: &Path, key: &Path) -> Result<Arc<CertifiedKey>, String> {
+/// Within this many seconds of its expiry, a certificate is warned about on every load.
+pub const EXPIRY_WARNING_SECS: i64 = 30 * 86_400;
+
+/// A certificate and key ready to serve, and when the certificate stops being valid.
+pub struct Loaded {
+    pub key: Arc<CertifiedKey>,
+    /// Unix seconds of the leaf certificate's `notAfter`.
+    pub not_after: i64,
+}
+
+/// The leaf certificate's validity period, in Unix seconds.
+fn validity(cert: &Path, der: &CertificateDer<'_>) -> Result<(i64, i64), String> {
+    let (_, parsed) = x509_parser::parse_x509_certificate(der.as_ref())
+        .map_err(|e| format!("{}: -: -: not an X.509 certificate: {e}", cert.display()))?;
+    let v = parsed.validity();
+    Ok((v.not_before.timestamp(), v.not_after.timestamp()))
+}
+
+/// A Unix time as an RFC 3339 date, for messages.
+pub fn date(unix: i64) -> String {
+    x509_parser::time::ASN1Time::from_timestamp(unix)
+        .map_or_else(|_| unix.to_string(), |t| t.to_string())
+}
+
+/// Reads a PEM certificate chain and key and checks they belong together and that the
+/// certificate is valid now (`now`, Unix seconds): an expired or not yet valid one is a
+/// problem, so a reload keeps serving the previous one rather than one no client accepts.
+pub fn load_key(cert: &Path, key: &Path, now: i64) -> Result<Loaded, String> {
     let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
         .map_err(|e| format!("{}: -: -: cannot read certificate: {e}", cert.display()))?
         .collect::<Result<_, _>>()
@@ -35,7 +61,25 @@ pub fn load_key(cert: &Path, key: &Path) -> Result<Arc<CertifiedKey>, String> {
             key.display()
         )
     })?;
-    Ok(Arc::new(certified))
+    let (not_before, not_after) = validity(cert, &certified.cert[0])?;
+    if now < not_before {
+        return Err(format!(
+            "{}: -: -: the certificate is not valid before {}",
+            cert.display(),
+            date(not_before)
+        ));
+    }
+    if now > not_after {
+        return Err(format!(
+            "{}: -: -: the certificate expired on {}",
+            cert.display(),
+            date(not_after)
+        ));
+    }
+    Ok(Loaded {
+        key: Arc::new(certified),
+        not_after,
+    })
 }
 
 /// Hands rustls the certificate of the generation being served.
