@@ -209,6 +209,9 @@ pub struct ServerConfig {
     pub max_header_bytes: usize,
     /// Connections served at once; further ones wait in the kernel's accept queue.
     pub max_connections: usize,
+    /// Connections one client address may hold at once; further ones are closed as soon as
+    /// they are accepted, so one client cannot take the whole `max_connections`.
+    pub max_connections_per_client: usize,
     /// On SIGTERM/SIGINT, how long in-flight requests may take before the process exits.
     pub shutdown_grace_secs: u64,
     /// Reverse proxies whose `X-Forwarded-For` is believed when choosing a profile by client
@@ -230,6 +233,7 @@ impl Default for ServerConfig {
             header_read_timeout_secs: 10,
             max_header_bytes: 16 * 1024,
             max_connections: 10_000,
+            max_connections_per_client: 256,
             shutdown_grace_secs: 10,
             trusted_proxies: Vec::new(),
             watch_interval_secs: 0,

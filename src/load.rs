@@ -144,9 +144,11 @@ pub fn served(
         return Err(problems);
     }
     let decide_json = crate::http::decide_json::DecideJson::new(&snap, profiles.len());
+    let rendered = crate::state::Rendered::new(crate::export::FORMATS.len(), profiles.len());
     Ok((
         Served {
             decide_json,
+            rendered,
             snapshot: snap,
             profiles,
             default_profile: default,

@@ -30,6 +30,37 @@ pub struct Served {
     pub tls_expiry: Option<i64>,
     /// `/decide` answers rendered once per rule and profile.
     pub decide_json: crate::http::decide_json::DecideJson,
+    /// Exports and the catalogue view, each rendered on first request and then served
+    /// from memory for the rest of the generation.
+    pub rendered: Rendered,
+}
+
+/// Answers rendered at most once per generation.
+#[derive(Default)]
+pub struct Rendered {
+    /// One slot per export format and profile: `[format][profile]`.
+    pub exports: Vec<Vec<std::sync::OnceLock<Option<RenderedExport>>>>,
+    /// The catalogue view after its per-request counters (see the HTTP layer).
+    pub catalogue_tail: std::sync::OnceLock<bytes::Bytes>,
+}
+
+impl Rendered {
+    pub fn new(formats: usize, profiles: usize) -> Rendered {
+        Rendered {
+            exports: (0..formats)
+                .map(|_| (0..profiles).map(|_| std::sync::OnceLock::new()).collect())
+                .collect(),
+            catalogue_tail: std::sync::OnceLock::new(),
+        }
+    }
+}
+
+/// An export as served: body, content type and how many patterns it could not express.
+#[derive(Clone)]
+pub struct RenderedExport {
+    pub body: bytes::Bytes,
+    pub content_type: &'static str,
+    pub unexpressed: usize,
 }
 
 impl Served {

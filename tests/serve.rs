@@ -1647,3 +1647,148 @@ fn exports_over_http() {
     assert_eq!(get(&server.url("/export/squid?profile=nope")).status, 404);
     assert_eq!(get(&server.url("/export/squid?x=1")).status, 400);
 }
+
+/// Exports and `/catalogue` are rendered once per generation: the same bytes until a reload,
+/// the new generation's after it; `/catalogue`'s counters still move on a failed reload.
+#[test]
+fn exports_and_catalogue_follow_the_generation() {
+    let (cfg, cat) = config_with_catalogue("rendered", CAT_A, "");
+    let server = Server::start(&cfg);
+    let first = get(&server.url("/export/json")).body;
+    assert_eq!(get(&server.url("/export/json")).body, first);
+    assert!(first.contains("alpha.example"));
+    std::fs::write(&cat, CAT_B).unwrap();
+    server.signal("-HUP");
+    server.wait_log("catalogue reloaded");
+    let second = get(&server.url("/export/json")).body;
+    assert!(second.contains("beta.example") && !second.contains("alpha.example"));
+    let c = get(&server.url("/catalogue")).json();
+    assert_eq!(c["generation"], 2);
+    assert_eq!(c["sets"][0]["hosts"][0]["pattern"], "*.beta.example");
+    std::fs::write(&cat, CAT_BROKEN).unwrap();
+    server.signal("-HUP");
+    server.wait_log("reload refused");
+    let c = get(&server.url("/catalogue")).json();
+    assert_eq!(
+        (c["generation"].as_u64(), c["reloads_failed"].as_u64()),
+        (Some(2), Some(1))
+    );
+    assert_eq!(c["sets"][0]["hosts"][0]["pattern"], "*.beta.example");
+}
+
+/// `server.max_header_bytes` holds for every request of a connection, not only the first.
+#[test]
+fn head_size_limit_on_every_request() {
+    let server = Server::start(&repo("config/pacwarden.toml"));
+    let mut s = TcpStream::connect(server.addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut reader = BufReader::new(s.try_clone().unwrap());
+    s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    assert!(read_response(&mut reader)
+        .unwrap()
+        .starts_with("HTTP/1.1 200"));
+    // The default limit is 16 KiB: a second head of 20 KiB, sent in one write.
+    let big = format!(
+        "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Pad: {}\r\n\r\n",
+        "a".repeat(20 * 1024)
+    );
+    s.write_all(big.as_bytes()).unwrap();
+    let answer = read_response(&mut reader).unwrap_or_default();
+    assert!(answer.starts_with("HTTP/1.1 431"), "{answer:.80}");
+    // And the connection is closed after it.
+    let mut rest = Vec::new();
+    let _ = reader.read_to_end(&mut rest);
+    assert!(rest.is_empty());
+    // A head just under the limit is still served on a second request.
+    let mut s = TcpStream::connect(server.addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut reader = BufReader::new(s.try_clone().unwrap());
+    s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    read_response(&mut reader).unwrap();
+    let fits = format!(
+        "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Pad: {}\r\n\r\n",
+        "a".repeat(15 * 1024)
+    );
+    s.write_all(fits.as_bytes()).unwrap();
+    assert!(read_response(&mut reader)
+        .unwrap()
+        .starts_with("HTTP/1.1 200"));
+    // Over HTTP/2 too.
+    let out = Command::new("curl")
+        .args([
+            "-s",
+            "--http2-prior-knowledge",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            "-H",
+        ])
+        .arg(format!("X-Pad: {}", "a".repeat(20 * 1024)))
+        .arg(server.url("/healthz"))
+        .output()
+        .unwrap();
+    assert_ne!(String::from_utf8_lossy(&out.stdout), "200");
+}
+
+/// One client address cannot hold more than `server.max_connections_per_client`
+/// connections; others are still served.
+#[test]
+fn connections_per_client_are_capped() {
+    let dir = tempdir("per-client");
+    let cfg = dir.join("pacwarden.toml");
+    std::fs::write(&cfg, "[server]\nmax_connections_per_client = 3\n").unwrap();
+    let server = Server::start(&cfg);
+    let held: Vec<TcpStream> = (0..3)
+        .map(|_| TcpStream::connect(server.addr).unwrap())
+        .collect();
+    // Let the server accept them.
+    std::thread::sleep(Duration::from_millis(300));
+    let mut fourth = TcpStream::connect(server.addr).unwrap();
+    fourth
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let _ = fourth.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+    let mut out = Vec::new();
+    let _ = fourth.read_to_end(&mut out);
+    assert!(
+        out.is_empty(),
+        "the fourth connection was served: {:?}",
+        String::from_utf8_lossy(&out)
+    );
+    // Another client address is served meanwhile.
+    let socket = socket_from("127.0.0.2:0");
+    let mut s = socket.connect(server.addr).unwrap();
+    s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut reply = String::new();
+    let _ = s.read_to_string(&mut reply);
+    assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
+    // Once one of the three closes, the client gets a connection again.
+    drop(held);
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(raw(
+        server.addr,
+        b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .starts_with("HTTP/1.1 200"));
+}
+
+/// A TCP socket bound to a local address of the caller's choosing.
+struct BoundSocket(socket2::Socket);
+
+fn socket_from(local: &str) -> BoundSocket {
+    let addr: SocketAddr = local.parse().unwrap();
+    let s = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    s.bind(&addr.into()).unwrap();
+    BoundSocket(s)
+}
+
+impl BoundSocket {
+    fn connect(self, to: SocketAddr) -> std::io::Result<TcpStream> {
+        self.0.connect(&to.into())?;
+        Ok(self.0.into())
+    }
+}

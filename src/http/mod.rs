@@ -58,6 +58,7 @@ pub async fn serve(
         .max_header_list_size(cfg.max_header_bytes as u32);
     let routes = Arc::new(routes::Routes::new(state.clone(), &cfg));
     let slots = Arc::new(Semaphore::new(cfg.max_connections.max(1)));
+    let per_client = PerClient::new(cfg.max_connections_per_client.max(1));
     let head_timeout = Duration::from_secs(cfg.header_read_timeout_secs);
     loop {
         // Wait for a free connection slot before accepting, so excess clients queue in the
@@ -80,6 +81,10 @@ pub async fn serve(
                 }
             },
             () = stopped(&mut shutdown) => break,
+        };
+        let Some(client_slot) = per_client.take(peer.ip()) else {
+            tracing::debug!(%peer, "the client holds too many connections; closed");
+            continue;
         };
         // Leave this runtime's reactor; the worker registers the socket with its own.
         let stream = match stream.into_std() {
@@ -106,7 +111,7 @@ pub async fn serve(
         // on every wake-up of every connection) carries no handshake states.
         let conn = match tls.clone() {
             None => workers.spawn(async move {
-                let _permit = permit;
+                let _permit = (permit, client_slot);
                 let Some(stream) = register(stream, peer) else {
                     return;
                 };
@@ -114,7 +119,7 @@ pub async fn serve(
                 log_end(watchdog::serve_until_stopped(conn, stop_rx).await, peer);
             }),
             Some(acceptor) => workers.spawn(async move {
-                let _permit = permit;
+                let _permit = (permit, client_slot);
                 let Some(stream) = register(stream, peer) else {
                     return;
                 };
@@ -144,6 +149,55 @@ pub async fn serve(
         _ = slots.acquire_many(all) => tracing::info!("all connections closed"),
         () = tokio::time::sleep(Duration::from_secs(cfg.shutdown_grace_secs)) => {
             tracing::warn!("shutdown grace period over; closing remaining connections");
+        }
+    }
+}
+
+/// Connections per client address, so that one client cannot hold every slot.
+#[derive(Clone)]
+struct PerClient {
+    limit: usize,
+    held: Arc<std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, usize>>>,
+}
+
+/// One connection's place in its client's count, given back when the connection ends.
+struct ClientSlot {
+    ip: std::net::IpAddr,
+    clients: PerClient,
+}
+
+impl PerClient {
+    fn new(limit: usize) -> PerClient {
+        PerClient {
+            limit,
+            held: Arc::default(),
+        }
+    }
+
+    /// A slot for a new connection from `ip`, or `None` when it holds the limit already.
+    fn take(&self, ip: std::net::IpAddr) -> Option<ClientSlot> {
+        let ip = ip.to_canonical();
+        let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
+        let n = held.entry(ip).or_insert(0);
+        if *n >= self.limit {
+            return None;
+        }
+        *n += 1;
+        Some(ClientSlot {
+            ip,
+            clients: self.clone(),
+        })
+    }
+}
+
+impl Drop for ClientSlot {
+    fn drop(&mut self) {
+        let mut held = self.clients.held.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = held.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                held.remove(&self.ip);
+            }
         }
     }
 }

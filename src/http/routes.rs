@@ -43,6 +43,9 @@ type Resp = Response<Full<Bytes>>;
 
 pub struct Routes {
     state: Arc<State>,
+    /// Largest request head accepted (`server.max_header_bytes`), on every request of a
+    /// connection: hyper's own limit holds only while a head arrives in pieces.
+    max_head: usize,
     decide_cache: HeaderValue,
     /// Where `/decide` finds the host when the query names none (auth_request, ext_authz).
     host_header: header::HeaderName,
@@ -61,6 +64,7 @@ impl Routes {
             .unwrap_or(header::HeaderName::from_static("x-original-host"));
         Routes {
             state,
+            max_head: cfg.max_header_bytes,
             decide_cache,
             host_header,
             trusted_proxies: cfg.trusted_proxies.clone(),
@@ -85,7 +89,17 @@ impl Routes {
             p if p.starts_with("/export/") => Route::Export,
             _ => Route::Other,
         };
-        let mut resp = self.route(route, req, peer);
+        let mut resp = if head_bytes(req) > self.max_head {
+            let mut r = error(
+                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+                "request head too large",
+            );
+            r.headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+            r
+        } else {
+            self.route(route, req, peer)
+        };
         // Stripped here, once, so that every answer below is built in place and returned as
         // it is (a response is ~150 bytes; each move was a `memcpy`).
         if req.method() == Method::HEAD {
@@ -322,9 +336,9 @@ impl Routes {
         r
     }
 
-    /// `GET /export/FORMAT[?profile=P]`: rendered from the served snapshot per request
-    /// (an operator's tool, not a hot path). The number of patterns the format cannot
-    /// express is in `X-Pacwarden-Unexpressed`.
+    /// `GET /export/FORMAT[?profile=P]`: rendered once per generation, on first request,
+    /// then served from memory. The number of patterns the format cannot express is in
+    /// `X-Pacwarden-Unexpressed`.
     fn export(&self, req: &Request<Incoming>) -> Resp {
         let served = self.state.guard();
         let format = &req.uri().path()["/export/".len()..];
@@ -336,21 +350,31 @@ impl Routes {
                 _ => return error(StatusCode::BAD_REQUEST, "unknown parameter (profile)"),
             }
         }
-        match crate::export::export(&served.snapshot, &served.profiles[profile], format) {
-            Ok(e) => {
-                let mut r = Response::new(Full::new(Bytes::from(e.body)));
+        let Some(f) = crate::export::FORMATS.iter().position(|f| *f == format) else {
+            return error(StatusCode::NOT_FOUND, "no such export format");
+        };
+        let slot = &served.rendered.exports[f][profile];
+        let rendered = slot.get_or_init(|| {
+            crate::export::export(&served.snapshot, &served.profiles[profile], format)
+                .ok()
+                .map(|e| crate::state::RenderedExport {
+                    body: Bytes::from(e.body),
+                    content_type: e.content_type,
+                    unexpressed: e.unexpressed.len(),
+                })
+        });
+        match rendered {
+            Some(e) => {
+                let mut r = Response::new(Full::new(e.body.clone()));
                 let h = r.headers_mut();
                 h.insert(
                     header::CONTENT_TYPE,
                     HeaderValue::from_static(e.content_type),
                 );
-                h.insert(
-                    "x-pacwarden-unexpressed",
-                    HeaderValue::from(e.unexpressed.len()),
-                );
+                h.insert("x-pacwarden-unexpressed", HeaderValue::from(e.unexpressed));
                 r
             }
-            Err(_) => error(StatusCode::NOT_FOUND, "no such export format"),
+            None => error(StatusCode::NOT_FOUND, "no such export format"),
         }
     }
 
@@ -363,23 +387,57 @@ impl Routes {
         r
     }
 
+    /// `GET /catalogue`: the reload counters, written per request, then the sources and sets,
+    /// rendered once per generation.
     fn catalogue(&self) -> Resp {
         let served = self.state.guard();
         let snap = &served.snapshot;
-        let (ok, failed) = self.state.reloads();
-        json(
-            StatusCode::OK,
-            &CatalogueView {
-                generation: snap.generation(),
-                version: snap.version(),
-                reloads_succeeded: ok,
-                reloads_failed: failed,
-                last_success_unix: self.state.last_success(),
+        let tail = served.rendered.catalogue_tail.get_or_init(|| {
+            let view = CatalogueTail {
                 sources: sources_view(snap.catalogue()),
                 sets: sets_view(snap.catalogue()),
-            },
-        )
+            };
+            let json = serde_json::to_vec(&view).unwrap_or_default();
+            // `{"sources":…}` without its opening brace, to follow the head's fields.
+            Bytes::from(json.get(1..).map(<[u8]>::to_vec).unwrap_or_default())
+        });
+        let (ok, failed) = self.state.reloads();
+        let head = CatalogueHead {
+            generation: snap.generation(),
+            version: snap.version(),
+            reloads_succeeded: ok,
+            reloads_failed: failed,
+            last_success_unix: self.state.last_success(),
+        };
+        let mut body = serde_json::to_vec(&head).unwrap_or_default();
+        // Replace the head's closing brace with a comma and append the tail.
+        body.pop();
+        body.push(b',');
+        body.extend_from_slice(tail);
+        body.push(b'\n');
+        let mut r = Response::new(Full::new(Bytes::from(body)));
+        r.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        r
     }
+}
+
+/// The size of a request's head as HTTP/1.1 writes it: request line, headers, blank line.
+fn head_bytes(req: &Request<Incoming>) -> usize {
+    let uri = req.uri();
+    let target = uri.path_and_query().map_or(1, |pq| pq.as_str().len())
+        + uri
+            .authority()
+            .map_or(0, |a| a.as_str().len() + "http://".len());
+    let line = req.method().as_str().len() + 1 + target + " HTTP/1.1\r\n".len();
+    let fields: usize = req
+        .headers()
+        .iter()
+        .map(|(k, v)| k.as_str().len() + v.len() + 4)
+        .sum();
+    line + fields + 2
 }
 
 /// A profile's PAC: 304 when the client has it, gzip when accepted.
@@ -738,13 +796,19 @@ fn text(status: StatusCode, body: &'static str) -> Resp {
     r
 }
 
+/// The per-request part of `/catalogue`.
 #[derive(Serialize)]
-struct CatalogueView<'a> {
+struct CatalogueHead<'a> {
     generation: u64,
     version: &'a str,
     reloads_succeeded: u64,
     reloads_failed: u64,
     last_success_unix: u64,
+}
+
+/// The per-generation part of `/catalogue`.
+#[derive(Serialize)]
+struct CatalogueTail<'a> {
     sources: Vec<SourceView<'a>>,
     sets: Vec<SetView<'a>>,
 }
