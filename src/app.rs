@@ -37,9 +37,10 @@ pub fn serve(config_path: Option<PathBuf>, listen: Option<SocketAddr>) -> ExitCo
     });
     match workers {
         Ok(workers) => runtime.block_on(run(config_path, listen, Arc::new(workers))),
+        // A bad TOKIO_WORKER_THREADS is bad usage.
         Err(e) => {
             eprintln!("error: {e}");
-            ExitCode::from(1)
+            ExitCode::from(2)
         }
     }
 }

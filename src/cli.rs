@@ -189,7 +189,10 @@ fn parse_proto(s: &str) -> Result<Proto, String> {
 /// Runs the parsed command line.
 pub fn run(cli: Cli) -> ExitCode {
     match cli.command {
-        Command::Serve { config, listen } => crate::app::serve(config.config, listen),
+        Command::Serve { config, listen } => match missing_config(&config.config) {
+            Some(code) => code,
+            None => crate::app::serve(config.config, listen),
+        },
         Command::Check { config, pac } => check(config.config, pac),
         Command::Export {
             config,
@@ -262,7 +265,23 @@ fn print_problems(problems: &[String]) {
     let _ = writeln!(err, "{} problem(s) found", problems.len());
 }
 
+/// Exit status 2 when a configuration file named on the command line cannot be read: the
+/// command cannot run, which is not the same as a configuration with problems.
+fn missing_config(config: &Option<PathBuf>) -> Option<ExitCode> {
+    let path = config.as_ref()?;
+    match std::fs::metadata(path) {
+        Ok(m) if m.is_file() => None,
+        _ => {
+            eprintln!("error: {}: config file not found", path.display());
+            Some(ExitCode::from(2))
+        }
+    }
+}
+
 fn check(config: Option<PathBuf>, pac: bool) -> ExitCode {
+    if let Some(code) = missing_config(&config) {
+        return code;
+    }
     let result = load_config(config).and_then(|c| crate::load::served(&c, 1, None));
     let (served, warnings) = match result {
         Ok(s) => s,
@@ -375,7 +394,7 @@ fn import_ms365(
         Ok(t) => t,
         Err(e) => {
             eprintln!("error: {label}: cannot read: {e}");
-            return ExitCode::from(1);
+            return ExitCode::from(2);
         }
     };
     let mut sets = match ms365::parse(&text, &label, 0) {
@@ -417,7 +436,7 @@ fn import_ms365(
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: cannot write: {e}");
-            ExitCode::from(1)
+            ExitCode::from(2)
         }
     }
 }
@@ -600,9 +619,10 @@ fn pac_render(
             let _ = std::io::stdout().lock().write_all(text.as_bytes());
             ExitCode::SUCCESS
         }
+        // An unknown template, or one that does not render: unusable input.
         Err(e) => {
             eprintln!("error: {e}");
-            ExitCode::from(1)
+            ExitCode::from(2)
         }
     }
 }

@@ -155,6 +155,7 @@ pub fn served(
             clients,
             pacs,
             tls_expiry: tls.as_ref().map(|(_, l)| l.not_after),
+            config_dir: config.base_dir.clone(),
             tls: tls.map(|(_, l)| l.key),
         },
         warnings,

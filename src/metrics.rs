@@ -239,6 +239,10 @@ impl Metrics {
             "Web-service version of the synced catalogue (value is always 1)",
             m.upstream_version.clone(),
         );
+        // Both results from the start, so that rates and alerts work before the first reload.
+        for result in ["success", "failure"] {
+            let _ = m.reloads.get_or_create(&ResultLabel { result });
+        }
         registry.register(
             "tls_certificate_expiry_timestamp_seconds",
             "Unix time the served HTTPS certificate expires (0 without HTTPS)",

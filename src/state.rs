@@ -28,6 +28,8 @@ pub struct Served {
     pub tls: Option<Arc<rustls::sign::CertifiedKey>>,
     /// When that certificate expires (Unix seconds).
     pub tls_expiry: Option<i64>,
+    /// The configuration file's directory: source paths are shown relative to it.
+    pub config_dir: std::path::PathBuf,
     /// `/decide` answers rendered once per rule and profile.
     pub decide_json: crate::http::decide_json::DecideJson,
     /// Exports and the catalogue view, each rendered on first request and then served

@@ -482,6 +482,107 @@ fn microsoft_data_is_never_too_broad() {
     assert!(run(&["check"]).status.success());
 }
 
+/// The README's PAC examples run as written from a clone (here: a directory with the clone's
+/// `config/`), each with exit status 0.
+#[test]
+fn readme_pac_examples_run() {
+    let readme = std::fs::read_to_string(repo("README.md")).unwrap();
+    let section = readme.split("### Testing PAC files").nth(1).unwrap();
+    let block = section
+        .split("```sh\n")
+        .nth(1)
+        .unwrap()
+        .split("```")
+        .next()
+        .unwrap();
+    let dir = tempdir("readme-pac");
+    std::os::unix::fs::symlink(repo("config"), dir.join("config")).unwrap();
+    let bin = env!("CARGO_BIN_EXE_pacwarden");
+    let mut ran = 0;
+    for line in block.lines().filter(|l| l.starts_with("pacwarden ")) {
+        let out = Command::new("sh")
+            .arg("-c")
+            .arg(line.replacen("pacwarden", bin, 1))
+            .current_dir(&dir)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{line}: {}", stderr(&out));
+        ran += 1;
+    }
+    assert!(ran >= 5, "{ran} examples");
+}
+
+/// One exit-status scheme across every subcommand: 0 ok or allow, 1 deny or problems found,
+/// 2 bad usage or input that cannot be read or used.
+#[test]
+fn exit_codes_are_one_scheme() {
+    let dir = tempdir("exit-codes");
+    let broken_cfg = dir.join("broken.toml");
+    std::fs::write(
+        &broken_cfg,
+        "[[catalogue.sources]]\nkind = \"ms365\"\npath = \"nothere.json\"\n",
+    )
+    .unwrap();
+    let bad_pac = dir.join("bad.pac");
+    std::fs::write(
+        &bad_pac,
+        "function FindProxyForURL(u, h) { return nope(); }\n",
+    )
+    .unwrap();
+    let b = broken_cfg.to_str().unwrap();
+    let p = bad_pac.to_str().unwrap();
+    let broken_json = repo("tests/data/ms365/broken.json");
+    let good_json = repo("tests/data/ms365/worldwide-trimmed.json");
+    let cases: &[(&[&str], i32)] = &[
+        (&["check"], 0),
+        (&["check", "--config", b], 1),
+        (&["check", "--config", "/nonexistent/p.toml"], 2),
+        (&["check", "--no-such-flag"], 2),
+        (&["decide", "outlook.office365.com"], 0),
+        (&["decide", "www.example.com"], 1),
+        (&["decide", "a..b"], 2),
+        (&["decide", "--port", "0", "x.com"], 2),
+        (&["decide", "--profile", "nosuch", "x.com"], 2),
+        (&["decide", "--config", b, "x.com"], 2),
+        (&["import", "ms365", good_json.to_str().unwrap()], 0),
+        (&["import", "ms365", broken_json.to_str().unwrap()], 1),
+        (&["import", "ms365", "/nonexistent/missing.json"], 2),
+        (&["pac", "test", "outlook.office365.com"], 0),
+        (&["pac", "test", "--pac", p, "a.b"], 1),
+        (&["pac", "test", "--pac", "/nonexistent/x.pac", "a.b"], 2),
+        (&["pac", "test", "--profile", "nosuch", "a.b"], 2),
+        (&["pac", "render"], 0),
+        (&["pac", "render", "--template", "nosuch"], 2),
+        (&["pac", "render", "--profile", "nosuch"], 2),
+        (&["export", "squid"], 0),
+        (&["export", "nosuch"], 2),
+        (&["export", "--profile", "nosuch", "squid"], 2),
+        (&["export", "--config", b, "squid"], 2),
+        (&["fetch"], 2),
+        (
+            &[
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--config",
+                "/nonexistent/p.toml",
+            ],
+            2,
+        ),
+        (&["serve", "--listen", "127.0.0.1:0", "--config", b], 1),
+        (&["squid-helper", "--url", "ftp://x"], 2),
+        (&["squid-helper", "--config", b], 2),
+    ];
+    for (args, want) in cases {
+        let out = bin()
+            .args(*args)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(*want), "{args:?}: {}", stderr(&out));
+    }
+}
+
 #[test]
 fn import_round_trips_through_the_native_format() {
     let dir = tempdir("import");
@@ -961,7 +1062,7 @@ fn serve_refuses_a_bad_worker_count() {
             .args(["serve", "--listen", "127.0.0.1:0"])
             .output()
             .expect("binary runs");
-        assert_eq!(out.status.code(), Some(1), "{bad}");
+        assert_eq!(out.status.code(), Some(2), "{bad}");
         let err = stderr(&out);
         assert!(
             err.contains("TOKIO_WORKER_THREADS must be a positive number"),

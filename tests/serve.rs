@@ -254,6 +254,33 @@ fn endpoints_statuses_and_headers() {
         "{head}"
     );
     assert_eq!(body, "");
+    // The length the GET's body has.
+    let get_len = get(&server.url("/decide?host=outlook.office365.com"))
+        .body
+        .len();
+    assert!(
+        head.to_ascii_lowercase()
+            .contains(&format!("content-length: {get_len}")),
+        "{head}"
+    );
+    let reply = raw(
+        server.addr,
+        b"HEAD /proxy.pac HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    );
+    let pac_len = get(&server.url("/proxy.pac")).body.len();
+    assert!(
+        reply
+            .to_ascii_lowercase()
+            .contains(&format!("content-length: {pac_len}")),
+        "{reply}"
+    );
+    // Reload counters exist before the first reload.
+    let metrics = get(&server.url("/metrics")).body;
+    assert!(
+        metrics.contains("pacwarden_reloads_total{result=\"success\"} 0"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("pacwarden_reloads_total{result=\"failure\"} 0"));
 
     // A GET with a body is refused.
     let reply = raw(
@@ -1628,6 +1655,29 @@ fn reloads_never_fail_open() {
     assert_eq!(c["reloads_failed"], 8);
 }
 
+/// A PAC's ETag is a hash of its bytes: a reload that changes nothing keeps it, so browsers
+/// need not fetch the PAC again; a change makes a new one.
+#[test]
+fn pac_etag_follows_content_not_generation() {
+    let (cfg, cat) = config_with_catalogue("etag", CAT_A, "");
+    let server = Server::start(&cfg);
+    let etag = |s: &Server| {
+        get(&s.url("/proxy.pac"))
+            .header("etag")
+            .unwrap_or("")
+            .to_owned()
+    };
+    let first = etag(&server);
+    server.signal("-HUP");
+    server.wait_log("catalogue reloaded");
+    assert_eq!(get(&server.url("/catalogue")).json()["generation"], 2);
+    assert_eq!(etag(&server), first, "nothing changed");
+    std::fs::write(&cat, CAT_B).unwrap();
+    server.signal("-HUP");
+    server.wait_log("catalogue reloaded");
+    assert_ne!(etag(&server), first, "the catalogue changed");
+}
+
 /// `GET /export/FORMAT` renders from the served generation.
 #[test]
 fn exports_over_http() {
@@ -1665,6 +1715,8 @@ fn exports_and_catalogue_follow_the_generation() {
     let c = get(&server.url("/catalogue")).json();
     assert_eq!(c["generation"], 2);
     assert_eq!(c["sets"][0]["hosts"][0]["pattern"], "*.beta.example");
+    // Source files as the configuration names them, relative to it.
+    assert_eq!(c["sources"][0]["origin"], "catalogue.toml");
     std::fs::write(&cat, CAT_BROKEN).unwrap();
     server.signal("-HUP");
     server.wait_log("reload refused");

@@ -103,6 +103,11 @@ impl Routes {
         // Stripped here, once, so that every answer below is built in place and returned as
         // it is (a response is ~150 bytes; each move was a `memcpy`).
         if req.method() == Method::HEAD {
+            // The length a GET would have had, as HTTP asks of a HEAD answer.
+            if let Some(len) = resp.body().size_hint().exact() {
+                resp.headers_mut()
+                    .insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+            }
             *resp.body_mut() = Full::new(Bytes::new());
         }
         self.state.metrics.request(
@@ -394,7 +399,7 @@ impl Routes {
         let snap = &served.snapshot;
         let tail = served.rendered.catalogue_tail.get_or_init(|| {
             let view = CatalogueTail {
-                sources: sources_view(snap.catalogue()),
+                sources: sources_view(snap.catalogue(), &served.config_dir),
                 sets: sets_view(snap.catalogue()),
             };
             let json = serde_json::to_vec(&view).unwrap_or_default();
@@ -809,14 +814,14 @@ struct CatalogueHead<'a> {
 /// The per-generation part of `/catalogue`.
 #[derive(Serialize)]
 struct CatalogueTail<'a> {
-    sources: Vec<SourceView<'a>>,
+    sources: Vec<SourceView>,
     sets: Vec<SetView<'a>>,
 }
 
 #[derive(Serialize)]
-struct SourceView<'a> {
+struct SourceView {
     #[serde(flatten)]
-    info: &'a crate::catalogue::SourceInfo,
+    info: crate::catalogue::SourceInfo,
     #[serde(flatten)]
     counts: crate::catalogue::SourceCounts,
 }
@@ -851,13 +856,21 @@ struct HostView<'a> {
     udp_ports: Option<String>,
 }
 
-fn sources_view(cat: &Catalogue) -> Vec<SourceView<'_>> {
+/// The sources, files shown relative to the configuration file's directory (as the
+/// configuration names them).
+fn sources_view(cat: &Catalogue, config_dir: &std::path::Path) -> Vec<SourceView> {
     cat.sources
         .iter()
         .enumerate()
-        .map(|(i, info)| SourceView {
-            info,
-            counts: cat.counts(i),
+        .map(|(i, info)| {
+            let mut info = info.clone();
+            if let Ok(rel) = std::path::Path::new(&info.origin).strip_prefix(config_dir) {
+                info.origin = rel.display().to_string();
+            }
+            SourceView {
+                info,
+                counts: cat.counts(i),
+            }
         })
         .collect()
 }
